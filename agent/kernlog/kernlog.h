@@ -20,7 +20,7 @@
 #include "vigil/plugin.h"
 
 /* Bounds. Every kernel- or file-controlled size is capped here. */
-#define KL_LINE_MAX 4096          /* longer lines are cut (the rest is ignored) */
+#define KL_LINE_MAX 65536         /* longer input lines are cut (joined pastes can be long) */
 #define KL_REPORT_MAX_LINES 512   /* lines kept per report; more mark it truncated */
 #define KL_FRAMES_MAX 64          /* call-trace frames kept per report */
 #define KL_OPEN_MAX 8             /* reports open at once (interleaving callers) */
