@@ -155,10 +155,17 @@ static enum kl_kind hard_lockup(const char *t, size_t n, struct kl_header *h, en
 static enum kl_kind x86_fault(const char *t, size_t n, struct kl_header *h, size_t skip, const char *cause)
 {
 	if (n > skip) {
-		const char *a = t + skip;
-		while (a < t + n && *a == ' ')
+		/* " at %p" (<5.0), ", address: %px", " for address: %px" (≥5.0) */
+		const char *a = t + skip, *end = t + n;
+		while (a < end && (*a == ' ' || *a == ','))
 			a++;
-		copy_text(h->detail, sizeof(h->detail), a, (size_t)(t + n - a));
+		if (end - a > 3 && memcmp(a, "at ", 3) == 0)
+			a += 3;
+		else if (end - a > 9 && memcmp(a, "address: ", 9) == 0)
+			a += 9;
+		else if (end - a > 13 && memcmp(a, "for address: ", 13) == 0)
+			a += 13;
+		copy_text(h->detail, sizeof(h->detail), a, (size_t)(end - a));
 	}
 	return set(h, KL_OOPS, KL_ROLE_START, cause);
 }
@@ -204,7 +211,7 @@ static enum kl_kind bug_colon(const char *t, size_t n, struct kl_header *h)
 	if (PFX(t, n, "unable to handle kernel paging request"))
 		return x86_fault(t, n, h, 38, "paging_request");
 	if (PFX(t, n, "unable to handle page fault for address"))
-		return x86_fault(t, n, h, 39, "page_fault");
+		return x86_fault(t, n, h, 27, "page_fault");
 	if (PFX(t, n, "unable to handle kernel "))
 		return x86_fault(t, n, h, 24, "page_fault");
 	if (n > 0) {
@@ -869,7 +876,7 @@ static const struct {
 	B("other info that might help"), B("Possible unsafe locking"), B("*** DEADLOCK ***"), B("the existing"),
 	B("the shortest"), B("which lock"), B("but task is"), B("1 lock held"), B("no locks held"), B("locks held"),
 	B("lock("), B("-> #"), B("Chain exists"), B("stack segment"), B("SError"), B("Unhandled"), B("Shutting down"),
-	B("Task dump for CPU"), B("task:"), B("Sched_info"), B("rcu_"), B("\t"),
+	B("Task dump for CPU"), B("task:"), B("Sched_info"), B("rcu_"), B("\t"), B("knlGS:"), B("DR3:"),
 #undef B
 };
 
@@ -887,6 +894,14 @@ bool kl_is_body(const char *t, size_t n)
 	/* a bare frame "func+0x10/0x20" or "[<ffff…>] func+…" */
 	if (FIND(t, n, "+0x") && FIND(t, n, "/0x"))
 		return true;
+	/* raw stack dump words "00000000000000fb 0000000000000001 …" (≤4.x "Stack:") */
+	if (n >= 17 && is_hex(t[0])) {
+		size_t i = 0;
+		while (i < n && is_hex(t[i]))
+			i++;
+		if ((i == 8 || i == 16) && (i == n || t[i] == ' '))
+			return true;
+	}
 	/* OOM task table rows "[  1234]     0  1234 …" and lockdep "#0: …" */
 	if (t[0] == '[' && n > 2 && (t[1] == ' ' || is_digit(t[1])))
 		return true;
