@@ -381,9 +381,13 @@ static const char *parse_dmesg_t(const char *p, const char *end)
 	if (!is_month(s, end) || s[3] != ' ')
 		return NULL;
 	s += 4;
-	while (s < end && (*s == ' ' || is_digit(*s)))
+	while (s < end && *s == ' ')
 		s++;
-	s = parse_hms(s, end);
+	while (s < end && is_digit(*s))
+		s++;
+	if (s >= end || *s != ' ')
+		return NULL;
+	s = parse_hms(s + 1, end);
 	if (!s || s >= end || *s != ' ')
 		return NULL;
 	s++;
