@@ -466,7 +466,7 @@ static enum kl_kind device_message(const char *t, size_t n, const char *m, struc
 		/* pciehp ≈4.19+: "Slot(%s): Card not present", "Slot(%s): Link Down",
 		 * "Slot(%s): Attention button pressed", "Slot(%s): Powering off due to button press";
 		 * ≤4.18: "Card not present on Slot(%s)", "Button pressed on Slot(%s)" */
-		if (PFX(t, n, "pciehp") || PFX(t, n, "shpchp") || PFX(m, mn, "Slot(")) {
+		if (PFX(t, n, "pciehp") || PFX(t, n, "shpchp")) {
 			const char *sl = FIND(m, mn, "Slot(");
 			if (!sl)
 				break;
@@ -638,7 +638,7 @@ again:
 		}
 		break;
 	case 'O':
-		if (PFX(t, n, "Oops: ") || (PFX(t, n, "Oops:") && is_digit(t[5]))) {
+		if (PFX(t, n, "Oops: ") || (n > 5 && PFX(t, n, "Oops:") && is_digit(t[5]))) {
 			const char *s = t + 5;
 			while (s < end && *s == ' ')
 				s++;
@@ -809,10 +809,10 @@ again:
 			enum kl_kind k = device_message(t, n, colon + 2, h);
 			if (k)
 				return k;
-			if (colon[2] == 'I' || colon[2] == 'B' || colon[2] == 'c') {
+			const char *m = colon + 2;
+			size_t mn = (size_t)(end - m);
+			if (PFX(m, mn, "I/O") || PFX(m, mn, "Buffer I/O") || PFX(m, mn, "critical ")) {
 				/* "blk_update_request: critical medium error, dev sdb, sector 0" etc. */
-				const char *m = colon + 2;
-				size_t mn = (size_t)(end - m);
 				if (FIND(m, mn, " error, dev "))
 					return blk_error(m, mn, h);
 				if (buffer_error(m, mn, h))

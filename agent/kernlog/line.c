@@ -22,11 +22,12 @@ static bool parse_u64(const char **p, const char *end, uint64_t *ret)
 	uint64_t v = 0;
 	if (s >= end || !is_digit(*s))
 		return false;
-	for (; s < end && is_digit(*s); s++) {
-		if (v > (UINT64_MAX - 9) / 10)
-			return false;
+	/* at most 19 digits: cannot overflow */
+	const char *lim = end - s > 19 ? s + 19 : end;
+	for (; s < lim && is_digit(*s); s++)
 		v = v * 10 + (uint64_t)(*s - '0');
-	}
+	if (s < end && is_digit(*s))
+		return false;
 	*p = s;
 	*ret = v;
 	return true;

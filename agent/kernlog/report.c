@@ -50,6 +50,7 @@ struct kl_scanner {
 	kl_event_fn cb;
 	void *userdata;
 	struct kl_report slots[KL_OPEN_MAX];
+	unsigned n_open;
 	uint64_t serial;
 	struct kl_stats stats;
 	uint64_t boot_realtime;
@@ -400,6 +401,7 @@ static struct kl_report *slot_open(struct kl_scanner *s, const struct kl_line *l
 		return NULL;
 	report_reset(r);
 	r->open = true;
+	s->n_open++;
 	r->serial = ++s->serial;
 	memcpy(r->caller, l->caller, sizeof(r->caller));
 	r->h = *h;
@@ -797,6 +799,7 @@ static int report_close(struct kl_scanner *s, struct kl_report *r, bool cut)
 	if (!r->open)
 		return 0;
 	r->open = false;
+	s->n_open--;
 	if (r->h.kind == KL_CUT_HERE || r->h.kind == KL_NONE)
 		return 0; /* "cut here" without a report after it */
 	bool partial = report_partial(r, cut);
@@ -927,7 +930,7 @@ int kl_scanner_feed(struct kl_scanner *s, const struct kl_line *l)
 	size_t n = l->len;
 
 	/* close reports across a silence or a clock jump back (next boot in the same file) */
-	if (l->ts_usec >= 0) {
+	if (s->n_open && l->ts_usec >= 0) {
 		for (size_t i = 0; i < KL_OPEN_MAX; i++) {
 			struct kl_report *r = &s->slots[i];
 			if (r->open && r->last_ts >= 0 &&
@@ -946,7 +949,7 @@ int kl_scanner_feed(struct kl_scanner *s, const struct kl_line *l)
 		return s->emitted;
 	}
 
-	struct kl_report *r = slot_for(s, l);
+	struct kl_report *r = s->n_open ? slot_for(s, l) : NULL;
 	enum kl_kind kind = kl_classify(t, n, &h);
 
 	if (kind == KL_NONE) {
