@@ -174,7 +174,7 @@ static enum kl_kind x86_fault(const char *t, size_t n, struct kl_header *h, size
 static enum kl_kind bug_colon(const char *t, size_t n, struct kl_header *h)
 {
 	const char *end = t + n;
-	if (t[0] == 's') {
+	if (n > 0 && t[0] == 's') {
 		if (soft_lockup(t, n, h))
 			return h->kind;
 		if (PFX(t, n, "scheduling while atomic:")) {

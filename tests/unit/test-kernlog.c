@@ -435,6 +435,26 @@ static void test_chunked(void **state)
 	free(buf);
 }
 
+/* Inputs the fuzzer found reading past the end of a line: fed from exact-size
+ * heap buffers so valgrind/ASan see any overread. */
+static void test_fuzz_regressions(void **state)
+{
+	static const char *const inputs[] = {"BUG: ", "4,3,000,-;Oops:", "Oops:", "INFO: ", "watchdog: ", "rcu: INFO: ",
+					     "kernel BUG at ", "NETDEV WATCHDOG: ", "Nov 22 13:45:00 h kernel:"};
+	for (size_t i = 0; i < ELEMENTSOF(inputs); i++) {
+		size_t n = strlen(inputs[i]);
+		char *b = malloc(n);
+		assert_non_null(b);
+		memcpy(b, inputs[i], n);
+		struct collect c = {.n = 0};
+		assert_true(kl_scan_buffer(b, n, NULL, collect_cb, &c) >= 0);
+		struct kl_record r;
+		kl_parse_record(b, n, &r);
+		collect_clear(&c);
+		free(b);
+	}
+}
+
 static void test_signature_errors(void **state)
 {
 	struct kl_signatures *s = NULL;
@@ -480,6 +500,7 @@ int main(void)
 		cmocka_unit_test(test_record),
 		cmocka_unit_test(test_interleaved_callers),
 		cmocka_unit_test(test_chunked),
+		cmocka_unit_test(test_fuzz_regressions),
 		cmocka_unit_test(test_signature_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
