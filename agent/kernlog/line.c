@@ -497,7 +497,9 @@ int kl_parse_line(const char *buf, size_t len, struct kl_line *l)
 		}
 	}
 
-	if (p < end && *p == '[') {
+	if (p >= end)
+		return 0; /* "<6>" alone */
+	if (*p == '[') {
 		int64_t ts;
 		const char *q = parse_dmesg_ts(p, end, &ts);
 		if (q) {

@@ -440,7 +440,8 @@ static void test_chunked(void **state)
 static void test_fuzz_regressions(void **state)
 {
 	static const char *const inputs[] = {"BUG: ", "4,3,000,-;Oops:", "Oops:", "INFO: ", "watchdog: ", "rcu: INFO: ",
-					     "kernel BUG at ", "NETDEV WATCHDOG: ", "Nov 22 13:45:00 h kernel:"};
+					     "kernel BUG at ", "NETDEV WATCHDOG: ", "Nov 22 13:45:00 h kernel:", "<36>",
+					     "<4>1 ", "[ 1.0] ", "0,1,2,-;"};
 	for (size_t i = 0; i < ELEMENTSOF(inputs); i++) {
 		size_t n = strlen(inputs[i]);
 		char *b = malloc(n);
