@@ -828,7 +828,7 @@ static void handle_failure(struct alert_inst *in, struct alert_req *q, const cha
 		d = 500 * USEC_PER_MSEC; /* reboot pending: try hard */
 	in->retries++;
 	in->failures_in_row++;
-	snprintf(in->last_error, sizeof(in->last_error), "%s", what);
+	vigil_strlcpy(in->last_error, what, sizeof(in->last_error));
 	if (!in->failing)
 		vigil_log(in->ctx, LOG_WARNING, "%s: delivery to %s failed: %s; %zu events waiting, retrying with backoff",
 			  in->name, in->url_safe, what, in->n_recs);
@@ -924,7 +924,7 @@ static void spool_req_done(struct alert_inst *in, struct alert_req *q, CURLcode 
 			in->quarantined++;
 			break;
 		}
-	snprintf(in->last_error, sizeof(in->last_error), "%s", what);
+	vigil_strlcpy(in->last_error, what, sizeof(in->last_error));
 	in->last_status = status;
 	disk_kick(in);
 	retry_arm(in, 0);

@@ -162,8 +162,8 @@ void alert_rfc3339(uint64_t usec, char buf[static 40])
 		snprintf(buf, 40, "1970-01-01T00:00:00.000Z");
 		return;
 	}
-	snprintf(buf, 40, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-		 tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)((usec / 1000) % 1000));
+	size_t n = strftime(buf, 40, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, 40 - n, ".%03uZ", (unsigned)((usec / 1000) % 1000));
 }
 
 uint64_t alert_event_time(json_object *event)

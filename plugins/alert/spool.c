@@ -378,7 +378,7 @@ int alert_spool_scan(const char *dir, size_t max_events, uint64_t max_bytes, str
 			cap = nc;
 		}
 		s.entries[s.n] = (struct alert_scan_entry){.seq = seq};
-		snprintf(s.entries[s.n].name, ALERT_SPOOL_NAME_MAX, "%s", de->d_name);
+		memcpy(s.entries[s.n].name, de->d_name, strlen(de->d_name) + 1); /* parse checked the length */
 		s.n++;
 	}
 	closedir(d);
