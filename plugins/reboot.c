@@ -634,13 +634,16 @@ static int submit_ledger_write(struct reboot_plugin *p, int len)
 
 static void describe_trigger(struct vigil_event *ev, const struct reboot_inst *in, char *buf, size_t size)
 {
+	int n; /* truncation is fine: the ledger keeps LEDGER_REASON_MAX */
 	if (in->reason[0])
-		snprintf(buf, size, "%s (%s)", in->reason, ev ? vigil_event_kind(ev) : "manual");
+		n = snprintf(buf, size, "%s (%s)", in->reason, ev ? vigil_event_kind(ev) : "manual");
 	else if (ev)
-		snprintf(buf, size, "%s: %s [%s]", vigil_event_kind(ev), strempty(vigil_event_summary(ev)),
-			 vigil_event_id(ev));
+		n = snprintf(buf, size, "%s: %s [%s]", vigil_event_kind(ev), strempty(vigil_event_summary(ev)),
+			     vigil_event_id(ev));
 	else
-		snprintf(buf, size, "manual");
+		n = snprintf(buf, size, "manual");
+	if (n < 0)
+		buf[0] = 0;
 }
 
 static json_object *trigger_json(struct vigil_event *ev)
