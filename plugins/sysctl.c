@@ -36,6 +36,12 @@ struct sysctl_plugin {
 static int sysctl_check_value(const char *key, const char *value, const char **ret_reason)
 {
 	struct sysctl_spec s;
+	/* For the wildcard entries the core hands us the table's name
+	 * ("kernel.*"), not the configured key: check the value's shape here,
+	 * the name in sysctl_configure() (still before anything is written). */
+	size_t l = strlen(key);
+	if (l >= 2 && streq(key + l - 2, ".*"))
+		return sysctl_spec_parse(startswith(key, "vm.") ? "vm.x" : "kernel.x", value, &s, ret_reason);
 	return sysctl_spec_parse(key, value, &s, ret_reason);
 }
 
