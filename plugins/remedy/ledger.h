@@ -11,8 +11,10 @@
 
 #define LEDGER_MAX 64           /* entries kept; the oldest falls off */
 #define LEDGER_REASON_MAX 160
-#define LEDGER_FILE_MAX 32768   /* bound for the file we read back */
+/* Worst case of ledger_format(): every reason byte %-escaped. The file we
+ * read back has the same bound, so anything we wrote always loads. */
 #define LEDGER_BUF_SIZE (LEDGER_MAX * (LEDGER_REASON_MAX * 3 + 128) + 512)
+#define LEDGER_FILE_MAX LEDGER_BUF_SIZE
 
 struct ledger_entry {
 	uint64_t realtime_usec; /* when the reboot was decided (CLOCK_REALTIME) */
