@@ -324,11 +324,28 @@ static int run_command(struct arm_job *j)
 			done = true;
 		waited += 100 * USEC_PER_MSEC;
 	}
+	/* What the tool printed just before exiting is still in the pipe
+	 * (bounded; a grandchild keeping it open does not hold us). */
+	for (unsigned i = 0; done && i < 64; i++) {
+		struct pollfd pf = {.fd = pfd[0], .events = POLLIN};
+		char buf[512];
+		if (poll(&pf, 1, 0) <= 0)
+			break;
+		ssize_t k = read(pfd[0], buf, sizeof(buf));
+		if (k <= 0)
+			break;
+		size_t room = sizeof(j->output) - 1 - j->outlen;
+		size_t c = (size_t)k < room ? (size_t)k : room;
+		memcpy(j->output + j->outlen, buf, c);
+		j->outlen += c;
+	}
 	if (!done) {
 		kill(-pid, SIGKILL);
 		kill(pid, SIGKILL);
 		(void)waitpid(pid, &status, 0); /* worker thread: may wait */
 	}
+	while (j->outlen > 0 && (j->output[j->outlen - 1] == '\n' || j->output[j->outlen - 1] == ' '))
+		j->outlen--;
 	j->output[j->outlen] = 0;
 	close(pfd[0]);
 	if (pidfd >= 0)
