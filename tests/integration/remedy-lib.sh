@@ -6,7 +6,7 @@ T=$(mktemp -d /tmp/vigil-remedy.XXXXXX)
 N=0
 FAILED=0
 DPID=
-cleanup() { [ -n "$DPID" ] && kill "$DPID" 2>/dev/null; wait 2>/dev/null; rm -rf "$T"; }
+cleanup() { [ -n "$DPID" ] && kill "$DPID" 2>/dev/null; wait 2>/dev/null; [ -n "$VIGIL_KEEP" ] || rm -rf "$T"; }
 trap cleanup EXIT
 
 ok() { N=$((N + 1)); echo "ok $N - $1"; }
