@@ -118,6 +118,21 @@ static bool is_month(const char *p, const char *end)
 	return false;
 }
 
+/* A month name in another locale (journalctl and rsyslog print %b of the
+ * locale: "апр", "Mär", "févr.", "mai"): 3..12 bytes of letters, UTF-8 or
+ * '.', then a space. Returns the length or 0. */
+static size_t locale_month_len(const char *p, const char *end)
+{
+	size_t i = 0;
+	while (p + i < end && i < 13) {
+		unsigned char c = (unsigned char)p[i];
+		if (!(c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '.'))
+			break;
+		i++;
+	}
+	return i >= 3 && i <= 12 && p + i < end && p[i] == ' ' ? i : 0;
+}
+
 /* "HH:MM:SS" with optional ".frac"; returns position after or NULL. */
 static const char *parse_hms(const char *s, const char *end)
 {
@@ -136,9 +151,17 @@ static const char *parse_hms(const char *s, const char *end)
 /* "Mon DD HH:MM:SS[.frac] " → position after the trailing space, or NULL. */
 const char *kl_syslog_stamp_end(const char *p, const char *end)
 {
-	if (!is_month(p, end) || end - p < 16 || p[3] != ' ')
+	size_t ml = 3;
+	if (end - p < 16)
 		return NULL;
-	const char *s = p + 4;
+	if (!is_month(p, end) || p[3] != ' ') {
+		ml = locale_month_len(p, end);
+		if (!ml)
+			return NULL;
+	}
+	const char *s = p + ml + 1;
+	if (end - s < 11)
+		return NULL;
 	if (*s == ' ')
 		s++;
 	if (!is_digit(*s))
@@ -177,6 +200,20 @@ static void parse_host_tag(const char *s, const char *end, struct kl_line *l)
 	const char *h = s;
 	while (s < end && !is_space(*s))
 		s++;
+	if (s > h && s[-1] == ':') {
+		/* no host field: "Mon DD HH:MM:SS kernel: msg" (syslogd -> file without
+		 * hostname, some BusyBox/embedded loggers) */
+		const char *te = s - 1;
+		const char *b = memchr(h, '[', (size_t)(te - h));
+		if (b)
+			te = b;
+		l->kernel = te - h == 6 && memcmp(h, "kernel", 6) == 0;
+		if (s < end && *s == ' ')
+			s++;
+		l->text = s;
+		l->len = (size_t)(end - s);
+		return;
+	}
 	if (s >= end || s == h) {
 		l->kernel = false;
 		l->text = end;
@@ -532,6 +569,21 @@ int kl_parse_line(const char *buf, size_t len, struct kl_line *l)
 		const char *q = iso_stamp_end(p, end);
 		if (q) {
 			l->format = KL_FMT_ISO;
+			/* rsyslog "%timestamp% %msg%" templates without host/tag: "ISO  [ ts] msg" */
+			const char *b = q;
+			while (b < end && *b == ' ')
+				b++;
+			if (b < end && *b == '[') {
+				int64_t ts;
+				const char *r = parse_dmesg_ts(b, end, &ts);
+				if (r) {
+					l->ts_usec = ts;
+					r = parse_caller_brackets(r, end, l);
+					l->text = r;
+					l->len = (size_t)(end - r);
+					return 0;
+				}
+			}
 			parse_host_tag(q, end, l);
 			strip_inner_ts(l);
 			return 0;
@@ -551,6 +603,40 @@ int kl_parse_line(const char *buf, size_t len, struct kl_line *l)
 
 	if (*p >= 'a' && *p <= 'u' && end - p > 8 && parse_dmesg_x(p, end, l))
 		return 0;
+
+	if ((unsigned char)*p >= 0x80 || (*p >= 'a' && *p <= 'z') || (*p >= 'T' && *p <= 'Z')) {
+		/* syslog stamp with a month name of another locale */
+		const char *q = kl_syslog_stamp_end(p, end);
+		if (q) {
+			l->format = KL_FMT_SYSLOG;
+			parse_host_tag(q, end, l);
+			strip_inner_ts(l);
+			return 0;
+		}
+	}
+
+	if (*p == ' ' || *p == '\t') {
+		/* quoted logs: indented syslog lines ("    May 17 … kernel: …") and
+		 * editor/`cat -n` line numbers ("  11745 [46223316.649832] …") */
+		const char *q = p;
+		while (q < end && (*q == ' ' || *q == '\t'))
+			q++;
+		if (q < end && q - p <= 16) {
+			if (is_digit(*q)) {
+				const char *d = q;
+				while (d < end && is_digit(*d))
+					d++;
+				if (d < end && (*d == ' ' || *d == '\t') && d - q <= 9) {
+					while (d < end && (*d == ' ' || *d == '\t'))
+						d++;
+					if (d < end && *d == '[' && d + 1 < end && (d[1] == ' ' || is_digit(d[1])))
+						return kl_parse_line(d, (size_t)(end - d), l);
+				}
+			} else if (*q >= 'A' && *q <= 'S' && kl_syslog_stamp_end(q, end)) {
+				return kl_parse_line(q, (size_t)(end - q), l);
+			}
+		}
+	}
 
 	if (*p == ' ' && end - p > 1 && p[1] >= 'A' && p[1] <= 'Z') {
 		/* kmsg dictionary continuation " SUBSYSTEM=pci" */
