@@ -287,10 +287,17 @@ static enum kl_kind warning_colon(const char *t, size_t n, struct kl_header *h)
 		if (p && num(p + 5, end, &v))
 			h->pid = v;
 		const char *at = FIND(s, (size_t)(end - s), " at ");
-		if (at)
+		if (at) {
 			copy_text(h->location, sizeof(h->location), at + 4, (size_t)(end - at - 4));
+			const char *sp = memchr(at + 4, ' ', (size_t)(end - at - 4));
+			if (sp)
+				h->have_ip = kl_parse_symbol(sp + 1, (size_t)(end - sp - 1), &h->ip);
+		}
 	} else if (PFX(t, n, "at ")) {
 		copy_text(h->location, sizeof(h->location), t + 3, n - 3);
+		const char *sp = memchr(t + 3, ' ', n - 3);
+		if (sp)
+			h->have_ip = kl_parse_symbol(sp + 1, (size_t)(end - sp - 1), &h->ip);
 	} else {
 		copy_text(h->detail, sizeof(h->detail), t, n);
 		const char *c = FIND(t, n, "CPU#");
@@ -324,6 +331,12 @@ static enum kl_kind oom_killed(const char *t, size_t n, struct kl_header *h, con
 	if (!s)
 		return KL_NONE;
 	h->pid = v;
+	if (end - s > 8 && s[0] == ',' && memcmp(s, ", UID ", 6) == 0) {
+		/* RHEL6 2.6.32: "Killed process %d, UID %d, (%s) total-vm:…" */
+		const char *lp = memchr(s, '(', (size_t)(end - s) < 32 ? (size_t)(end - s) : 32);
+		if (lp)
+			s = lp - 1;
+	}
 	if (end - s > 2 && s[0] == ' ' && s[1] == '(') {
 		const char *c = s + 2;
 		const char *e = NULL;
@@ -344,6 +357,36 @@ static enum kl_kind oom_killed(const char *t, size_t n, struct kl_header *h, con
 	return set(h, KL_OOM_KILL, role, cause);
 }
 
+/* CD-ROM / floppy: an empty drive probed at boot logs I/O errors that say
+ * nothing about the VM's storage; kept as info events. */
+static bool removable_media(const char *dev)
+{
+	return (dev[0] == 's' && dev[1] == 'r' && dev[2] >= '0' && dev[2] <= '9') ||
+	       (dev[0] == 'f' && dev[1] == 'd' && dev[2] >= '0' && dev[2] <= '9');
+}
+
+/* blk_status_to_str() text at the start of the message → cause */
+static const char *blk_status_cause(const char *t, size_t n)
+{
+	static const struct {
+		const char *text, *cause;
+	} st[] = {
+		{"I/O error", "io_error"},
+		{"critical target error", "target_error"},
+		{"critical medium error", "medium_error"},
+		{"critical nexus error", "nexus_error"},
+		{"critical space allocation error", "space_error"},
+		{"critical protection error", "protection_error"},
+		{"recoverable transport error", "transport_error"},
+		{"timeout", "timeout"},
+		{"operation not supported error", "not_supported"},
+	};
+	for (size_t i = 0; i < sizeof(st) / sizeof(st[0]); i++)
+		if (has_prefix(t, n, st[i].text, strlen(st[i].text)))
+			return st[i].cause;
+	return "io_error";
+}
+
 /* "… error, dev sda, sector 1234 …" (blk-core, all versions) */
 static enum kl_kind blk_error(const char *t, size_t n, struct kl_header *h)
 {
@@ -360,7 +403,11 @@ static enum kl_kind blk_error(const char *t, size_t n, struct kl_header *h)
 	if (sec && num(sec + 7, end, &v))
 		h->pos = v;
 	copy_text(h->detail, sizeof(h->detail), t, n);
-	return set(h, KL_IO_ERROR, KL_ROLE_SINGLE, PFX(t, n, "I/O error") ? "io_error" : NULL);
+	if (removable_media(h->device)) {
+		h->severity = VIGIL_SEV_INFO;
+		return set(h, KL_IO_ERROR, KL_ROLE_SINGLE, "removable_media");
+	}
+	return set(h, KL_IO_ERROR, KL_ROLE_SINGLE, blk_status_cause(t, n));
 }
 
 /* "Buffer I/O error on dev sda1, logical block 0, async page read" */
@@ -382,6 +429,10 @@ static enum kl_kind buffer_error(const char *t, size_t n, struct kl_header *h)
 	if (b && num(b + 14, end, &v))
 		h->pos = v;
 	copy_text(h->detail, sizeof(h->detail), t, n);
+	if (removable_media(h->device)) {
+		h->severity = VIGIL_SEV_INFO;
+		return set(h, KL_IO_ERROR, KL_ROLE_SINGLE, "removable_media");
+	}
 	return set(h, KL_IO_ERROR, KL_ROLE_SINGLE, "buffer_io_error");
 }
 
@@ -537,10 +588,37 @@ static enum kl_kind device_message(const char *t, size_t n, const char *m, struc
  * "{1}[Hardware Error]: …", "Machine check events logged", "EDAC MC0: 1 UE …" */
 static enum kl_kind mce(const char *t, size_t n, struct kl_header *h)
 {
+	const char *end = t + n;
 	copy_text(h->detail, sizeof(h->detail), t, n);
-	bool corrected = FIND(t, n, "corrected") || FIND(t, n, " CE ") || FIND(t, n, "Machine check events logged");
-	h->severity = corrected ? VIGIL_SEV_WARNING : VIGIL_SEV_CRITICAL;
-	return set(h, KL_MCE, KL_ROLE_START, corrected ? "corrected" : "uncorrected");
+	/* the text after "[Hardware Error]: " */
+	const char *m = FIND(t, n < 24 ? n : 24, "[Hardware Error]: ");
+	m = m ? m + 18 : t;
+	size_t mn = (size_t)(end - m);
+	bool header = !(m > t) || PFX(m, mn, "Machine check events logged") || PFX(m, mn, "Machine Check Exception") ||
+		      PFX(m, mn, "event severity") || PFX(t, n, "Machine");
+	/* "CPU 0: Machine Check: 0 Bank 9: <status>" (x86 print_mce), "CPU:1 (19:18:1) MC17_STATUS…" (AMD decoder) */
+	int64_t v;
+	if ((PFX(m, mn, "CPU ") || PFX(m, mn, "CPU:")) && num(m + 4, end, &v))
+		h->cpu = (int)v;
+	bool uncorrected = FIND(t, n, "Uncorrected") || FIND(t, n, "uncorrected") || FIND(t, n, " UE ") ||
+			   FIND(t, n, "severity: fatal") || FIND(t, n, "Fatal") || FIND(t, n, "|UC|");
+	const char *bank = FIND(m, mn, " Bank ");
+	if (!uncorrected && bank) {
+		/* MCi_STATUS bit 61 (UC) */
+		const char *c = memchr(bank + 6, ':', (size_t)(end - bank - 6));
+		if (c && end - c > 3 && c[1] == ' ') {
+			const char *hx = c + 2, *he = hx;
+			while (he < end && is_hex(*he))
+				he++;
+			if (he - hx == 16) {
+				/* the first hex digit holds bits 63..60 */
+				int nib = is_digit(hx[0]) ? hx[0] - '0' : (hx[0] | 0x20) - 'a' + 10;
+				uncorrected = (nib & 0x2) != 0;
+			}
+		}
+	}
+	h->severity = uncorrected ? VIGIL_SEV_CRITICAL : VIGIL_SEV_WARNING;
+	return set(h, KL_MCE, header ? KL_ROLE_START : KL_ROLE_MCE_BODY, uncorrected ? "uncorrected" : "corrected");
 }
 
 enum kl_kind kl_classify(const char *t, size_t n, struct kl_header *h)
@@ -554,6 +632,7 @@ enum kl_kind kl_classify(const char *t, size_t n, struct kl_header *h)
 	h->pid = h->duration_s = h->pos = -1;
 	h->severity = -1;
 	h->comm[0] = h->location[0] = h->detail[0] = h->device[0] = 0;
+	h->have_ip = false;
 	if (n < 4)
 		return KL_NONE;
 again:
@@ -756,8 +835,15 @@ again:
 			return fs_error(t, n, h, "remount_ro", VIGIL_SEV_CRITICAL);
 		break;
 	case 'A':
-		if (PFX(t, n, "Aborting journal on device "))
-			return fs_error(t, n, h, "journal_abort", VIGIL_SEV_CRITICAL);
+		if (PFX(t, n, "Aborting journal on device ")) {
+			/* jbd2: "Aborting journal on device %s.\n" (journal device name, "sdb1-8") */
+			size_t dl = n - 27;
+			while (dl > 0 && (t[27 + dl - 1] == '.' || t[27 + dl - 1] == ' '))
+				dl--;
+			fs_error(t, n, h, "journal_abort", VIGIL_SEV_CRITICAL);
+			copy_text(h->device, sizeof(h->device), t + 27, dl);
+			return h->kind;
+		}
 		break;
 	case 'J':
 		if (PFX(t, n, "JBD2: ") && (FIND(t, n, "Error ") || FIND(t, n, "error ")) && FIND(t, n, "journal"))
@@ -903,7 +989,7 @@ bool kl_is_body(const char *t, size_t n)
 			return true;
 	}
 	/* OOM task table rows "[  1234]     0  1234 …" and lockdep "#0: …" */
-	if (t[0] == '[' && n > 2 && (t[1] == ' ' || is_digit(t[1])))
+	if (t[0] == '[' && n > 2 && (t[1] == ' ' || is_digit(t[1]) || t[1] == '<'))
 		return true;
 	if (t[0] == '#' && n > 1 && is_digit(t[1]))
 		return true;
@@ -977,7 +1063,9 @@ bool kl_parse_frame(const char *t, size_t n, struct kl_frame *f)
 	while (s < end && (*s == ' ' || *s == '\t'))
 		s++;
 	/* "[<ffffffff811aa349>] " address blocks (x86 ≤4.x, arm64 ≤4.x) */
+	bool addr = false;
 	while (end - s > 3 && s[0] == '[' && s[1] == '<') {
+		addr = true;
 		const char *e = memchr(s, ']', (size_t)(end - s));
 		if (!e)
 			return false;
@@ -989,7 +1077,79 @@ bool kl_parse_frame(const char *t, size_t n, struct kl_frame *f)
 		f->reliable = false;
 		s += 2;
 	}
+	if (addr && s < end && *s == '(') {
+		/* arm32 ≤6.x unwinder: "[<pc>] (sym) from [<lr>] (caller+0x…)", "(sym [mod]) from" */
+		const char *b = ++s;
+		while (s < end && sym_char(*s))
+			s++;
+		if (s == b || s >= end)
+			return false;
+		struct kl_frame g;
+		if (*s == '+' && kl_parse_symbol(b, (size_t)(end - b), &g)) {
+			*f = (struct kl_frame){.reliable = f->reliable};
+			memcpy(f->symbol, g.symbol, sizeof(g.symbol));
+			f->offset = g.offset;
+			f->size = g.size;
+			memcpy(f->module, g.module, sizeof(g.module));
+			return true;
+		}
+		if ((*s != ')' && *s != ' ') || (s - b == 4 && memcmp(b, "null", 4) == 0))
+			return false;
+		bool rel = f->reliable;
+		memset(f, 0, sizeof(*f));
+		f->reliable = rel;
+		copy_text(f->symbol, sizeof(f->symbol), b, (size_t)(s - b));
+		if (end - s > 3 && s[0] == ' ' && s[1] == '[') {
+			const char *m = s + 2, *e = m;
+			while (e < end && *e != ']' && *e != ' ')
+				e++;
+			if (e < end && *e == ']' && e > m)
+				copy_text(f->module, sizeof(f->module), m, (size_t)(e - m));
+		}
+		return true;
+	}
 	if (s >= end || !sym_char(*s))
 		return false;
-	return kl_parse_symbol(s, (size_t)(end - s), f);
+	if (kl_parse_symbol(s, (size_t)(end - s), f))
+		return true;
+	/* arm32 ≥6.x: " sym from caller+0x20/0xac" */
+	const char *b = s;
+	while (s < end && sym_char(*s))
+		s++;
+	if (end - s > 6 && memcmp(s, " from ", 6) == 0) {
+		bool rel = f->reliable;
+		memset(f, 0, sizeof(*f));
+		f->reliable = rel;
+		copy_text(f->symbol, sizeof(f->symbol), b, (size_t)(s - b));
+		return true;
+	}
+	return false;
+}
+
+bool kl_wait_frame(const char *sym)
+{
+	/* exact base names, and prefixes (ending in '*') */
+	static const char *const wait[] = {
+		"__schedule", "schedule", "schedule_timeout", "schedule_timeout_*", "schedule_hrtimeout*",
+		"io_schedule", "io_schedule_timeout", "schedule_preempt_disabled", "preempt_schedule*",
+		"__cond_resched", "_cond_resched", "__switch_to", "context_switch", "__mutex_lock*", "mutex_lock*",
+		"rwsem_down_*", "down_read*", "down_write*", "__down*", "down", "down_timeout", "down_interruptible",
+		"percpu_rwsem_wait", "__percpu_down_read", "percpu_down_write", "percpu_rwsem_down_*", "folio_wait_*",
+		"__folio_lock*", "folio_lock*", "__lock_page*", "lock_page*", "wait_on_page_bit*", "__wait_on_bit*",
+		"wait_on_bit*", "out_of_line_wait_on_bit*", "bit_wait*", "sleep_on_buffer", "__wait_on_buffer",
+		"wait_for_completion*", "__wait_for_common", "wait_for_common*", "do_wait_for_common",
+		"rt_mutex_*", "__rt_mutex_*", "rt_spin_lock*", "rtlock_*", "synchronize_rcu*", "__synchronize_srcu",
+		"synchronize_srcu*", "__wait_rcu_gp", "wait_rcu_gp", "wait_woken", "prepare_to_wait*", "finish_wait",
+		NULL,
+	};
+	size_t bl = strcspn(sym, ".");
+	for (size_t i = 0; wait[i]; i++) {
+		size_t wl = strlen(wait[i]);
+		if (wait[i][wl - 1] == '*') {
+			if (bl >= wl - 1 && memcmp(sym, wait[i], wl - 1) == 0)
+				return true;
+		} else if (wl == bl && memcmp(sym, wait[i], bl) == 0)
+			return true;
+	}
+	return false;
 }

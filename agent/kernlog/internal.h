@@ -42,9 +42,17 @@ enum kl_role {
 	KL_ROLE_REFINE,      /* NETDEV WATCHDOG / hard LOCKUP text inside a WARNING splat */
 	KL_ROLE_OOM_END,     /* "Killed process": completes an oom report */
 	KL_ROLE_SINGLE,      /* a one-line event (io_error, fs_error, …) */
+	KL_ROLE_MCE_BODY,    /* "[Hardware Error]: CPU 0: …": details of the MCE being logged */
 };
 
 #define KL_TEXT_MAX 256
+
+struct kl_frame {
+	char symbol[96];
+	uint32_t offset, size;
+	char module[48];
+	bool reliable;
+};
 
 struct kl_header {
 	enum kl_kind kind;
@@ -59,6 +67,8 @@ struct kl_header {
 	char detail[KL_TEXT_MAX];    /* address, panic reason, device, message … */
 	char device[64];
 	int severity;             /* -1: the kind's default */
+	bool have_ip;             /* WARNING header "at file:line sym+off/size [mod]" */
+	struct kl_frame ip;
 };
 
 /* Classify one kernel message text. Returns the kind (KL_NONE for
@@ -69,14 +79,12 @@ enum kl_kind kl_classify(const char *t, size_t n, struct kl_header *h);
 /* True when a line belongs to a report body (registers, frames, markers). */
 bool kl_is_body(const char *t, size_t n);
 
-struct kl_frame {
-	char symbol[96];
-	uint32_t offset, size;
-	char module[48];
-	bool reliable;
-};
-
 /* Parse "[<addr>] ? sym+0xoff/0xsize [mod]" and the arm64 / 5.x+ forms. */
 bool kl_parse_frame(const char *t, size_t n, struct kl_frame *f);
 /* Parse "sym+0xoff/0xsize [mod]" starting at t (RIP, pc, lr values). */
 bool kl_parse_symbol(const char *t, size_t n, struct kl_frame *f);
+
+/* Frames that only say "this task sleeps / waits for a lock, a page, a
+ * completion" (scheduler and locking plumbing). A hung task's or a sleeping
+ * stack's culprit is the first frame that is not one of these. The one list. */
+bool kl_wait_frame(const char *sym);

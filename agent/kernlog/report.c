@@ -32,6 +32,9 @@ struct kl_report {
 	int64_t first_ts, last_ts;
 	uint64_t first_seq;
 	bool end_marker, task_end, have_oops_line, oom_done, in_modules, truncated_trace;
+	bool from_warn;       /* refined from a WARN() splat: it ends with "---[ end trace" */
+	bool after_task_dump; /* last line was "Task dump for CPU n:" (the task line follows) */
+	bool memcg_hint;      /* "oom-kill:constraint=CONSTRAINT_MEMCG" seen */
 	int cpu;
 	int64_t pid;
 	char comm[64];
@@ -264,7 +267,18 @@ static void report_body(struct kl_report *r, const char *t, size_t n)
 		t++;
 		n--;
 	}
+	r->after_task_dump = false;
 	switch (t[0]) {
+	case 'T':
+		if (PFX(t, n, "Task dump for CPU ")) {
+			r->after_task_dump = true;
+			return;
+		}
+		break;
+	case 'o':
+		if (PFX(t, n, "oom-kill:constraint=CONSTRAINT_MEMCG"))
+			r->memcg_hint = true;
+		break;
 	case 'M':
 		if (PFX(t, n, "Modules linked in:")) {
 			const char *s = t + 18;
@@ -413,6 +427,11 @@ static struct kl_report *slot_open(struct kl_scanner *s, const struct kl_line *l
 		r->pid = h->pid;
 	if (h->comm[0])
 		memcpy(r->comm, h->comm, sizeof(r->comm));
+	if (h->have_ip) {
+		r->ip = h->ip;
+		r->ip.reliable = true;
+		r->have_ip = true;
+	}
 	return r;
 }
 
@@ -439,7 +458,12 @@ static bool noise_frame(const char *sym)
 		"smp_apic_timer_interrupt", "apic_timer_interrupt", "local_apic_timer_interrupt", "sched_show_task",
 		"dump_cpu_task", "dump_header", "arch_timer_handler_phys", "handle_percpu_devid_irq",
 		"__handle_domain_irq", "gic_handle_irq", "watchdog_timer_fn", "dump_stack_lvl", "__die_body",
-		"lapic_can_unplug_cpu", "nmi_cpu_backtrace_handler", NULL,
+		"lapic_can_unplug_cpu", "nmi_cpu_backtrace_handler", "unwind_backtrace", "nmi_panic",
+		/* NMI watchdog (perf) machinery of a hard lockup report */
+		"watchdog_overflow_callback", "__perf_event_overflow", "perf_event_overflow", "perf_prepare_sample",
+		"intel_pmu_handle_irq", "amd_pmu_handle_irq", "x86_pmu_handle_irq", "perf_event_nmi_handler",
+		"nmi_handle", "default_do_nmi", "do_nmi", "exc_nmi", "end_repeat_nmi", "watchdog_hardlockup_check",
+		"watchdog_buddy_check_hardlockup", "watchdog_check_hardlockup", NULL,
 	};
 	/* compare the base name: "nmi_cpu_backtrace.cold.0" is "nmi_cpu_backtrace" */
 	size_t bl = strcspn(sym, ".");
@@ -464,6 +488,9 @@ static json_object *frame_json(const struct kl_frame *f)
 
 static bool report_partial(const struct kl_report *r, bool by_header)
 {
+	(void)by_header;
+	if (r->from_warn && r->h.kind != KL_NETDEV_TX_TIMEOUT)
+		return !(r->end_marker || r->task_end);
 	switch (r->h.kind) {
 	case KL_SOFT_LOCKUP:
 	case KL_HUNG_TASK:
@@ -559,9 +586,38 @@ static int report_to_event(struct kl_scanner *s, struct kl_report *r, bool parti
 		}
 	if (r->have_ip && r->ip.module[0])
 		module = r->ip.module;
-	const struct kl_frame *wf = r->have_ip && strcmp(r->ip.symbol, "0x0") ? &r->ip : top;
+	const struct kl_frame *wf =
+		r->have_ip && strcmp(r->ip.symbol, "0x0") && !noise_frame(r->ip.symbol) ? &r->ip : top;
+	/* sleeping stacks (hung task, RCU stall kthread dumps, scheduling while
+	 * atomic): the culprit is the first reliable frame that is not
+	 * scheduler/locking plumbing; all plumbing: the outermost plumbing frame */
+	if (h->kind == KL_HUNG_TASK || h->kind == KL_RCU_STALL || h->kind == KL_SCHED_ATOMIC) {
+		const struct kl_frame *last_wait = NULL, *culprit = NULL;
+		for (unsigned i = 0; i < r->nframes && !culprit; i++) {
+			const struct kl_frame *f = &r->frames[i];
+			if (!f->reliable || noise_frame(f->symbol))
+				continue;
+			if (kl_wait_frame(f->symbol))
+				last_wait = f;
+			else
+				culprit = f;
+		}
+		if (culprit || last_wait) {
+			wf = culprit ? culprit : last_wait;
+			if (!module && wf->module[0])
+				module = wf->module;
+		}
+	}
 	const char *where = wf ? wf->symbol : NULL;
 	const char *wmod = wf && wf->module[0] ? wf->module : NULL;
+	if (h->kind == KL_OOM_KILL && !h->cause) {
+		/* memcg OOM: 5.x "oom-kill:constraint=CONSTRAINT_MEMCG", or the charge path in the trace */
+		bool memcg = r->memcg_hint;
+		for (unsigned i = 0; i < r->nframes && !memcg; i++)
+			memcg = !strcmp(r->frames[i].symbol, "mem_cgroup_out_of_memory");
+		if (memcg)
+			r->h.cause = "memcg";
+	}
 
 	if (r->comm[0] && r->pid >= 0)
 		snprintf(who, sizeof(who), " in %s (pid %" PRId64 ")", r->comm, r->pid);
@@ -616,9 +672,14 @@ static int report_to_event(struct kl_scanner *s, struct kl_report *r, bool parti
 		vigil_event_set_summary(ev, "scheduling while atomic%s%s", who, at);
 		break;
 	case KL_OOM_KILL:
-		vigil_event_set_summary(ev, "%s killed %s (pid %" PRId64 ")",
-					h->cause && !strcmp(h->cause, "memcg") ? "memory cgroup OOM" : "OOM killer",
-					r->comm[0] ? r->comm : "?", r->pid);
+		if (r->oom_done)
+			vigil_event_set_summary(ev, "%s killed %s (pid %" PRId64 ")",
+						h->cause && !strcmp(h->cause, "memcg") ? "memory cgroup OOM" : "OOM killer",
+						r->comm[0] ? r->comm : "?", r->pid);
+		else /* the victim line is missing: say who invoked it, not who died */
+			vigil_event_set_summary(ev, "%s invoked by %s (pid %" PRId64 "), victim not logged",
+						h->cause && !strcmp(h->cause, "memcg") ? "memory cgroup OOM killer" : "OOM killer",
+						r->comm[0] ? r->comm : "?", r->pid);
 		break;
 	case KL_IO_ERROR:
 		if (h->pos >= 0)
@@ -677,6 +738,8 @@ static int report_to_event(struct kl_scanner *s, struct kl_report *r, bool parti
 		vigil_event_set_str(ev, "module", module);
 	if (r->taint[0])
 		vigil_event_set_str(ev, "taint", r->taint);
+	if (where)
+		vigil_event_set_str(ev, "culprit", where);
 	if (h->cause)
 		vigil_event_set_str(ev, "cause", h->cause);
 	else if (h->kind == KL_OOPS)
@@ -872,6 +935,11 @@ static void merge_header(struct kl_report *r, const struct kl_header *h, bool ta
 		if (!r->h.device[0] && h->device[0])
 			memcpy(r->h.device, h->device, sizeof(h->device));
 	}
+	if (h->have_ip && !r->have_ip) {
+		r->ip = h->ip;
+		r->ip.reliable = true;
+		r->have_ip = true;
+	}
 	if (h->cpu >= 0 && r->cpu < 0)
 		r->cpu = h->cpu;
 	if (h->pid >= 0 && r->pid < 0)
@@ -955,8 +1023,9 @@ int kl_scanner_feed(struct kl_scanner *s, const struct kl_line *l)
 	if (kind == KL_NONE) {
 		if (r) {
 			size_t cl = strlen(r->comm);
-			bool task_line = r->h.kind == KL_HUNG_TASK && cl && n > cl + 2 && memcmp(t, r->comm, cl) == 0 &&
-					 (t[cl] == ' ' || t[cl] == '\t');
+			bool task_line = (r->h.kind == KL_HUNG_TASK && cl && n > cl + 2 && memcmp(t, r->comm, cl) == 0 &&
+					  (t[cl] == ' ' || t[cl] == '\t')) ||
+					 r->after_task_dump;
 			if (r->h.kind == KL_OOM_KILL || task_line || kl_is_body(t, n)) {
 				report_append(r, l);
 				if (r->end_marker)
@@ -994,7 +1063,19 @@ int kl_scanner_feed(struct kl_scanner *s, const struct kl_line *l)
 		case KL_ROLE_REFINE:
 			if (r->h.kind == KL_WARNING || r->h.kind == KL_CUT_HERE) {
 				append = true;
+				r->from_warn = true;
 				merge_header(r, &h, true);
+			}
+			break;
+		case KL_ROLE_MCE_BODY:
+			if (r->h.kind == KL_MCE) {
+				append = true;
+				if (h.cpu >= 0 && r->cpu < 0)
+					r->cpu = h.cpu;
+				if (h.severity == VIGIL_SEV_CRITICAL) {
+					r->h.severity = VIGIL_SEV_CRITICAL;
+					r->h.cause = h.cause;
+				}
 			}
 			break;
 		case KL_ROLE_OOM_END:
@@ -1025,6 +1106,16 @@ int kl_scanner_feed(struct kl_scanner *s, const struct kl_line *l)
 					memcpy(r->comm, h.comm, sizeof(r->comm));
 				if (h.cause)
 					r->h.cause = h.cause;
+			} else if (r->h.kind == KL_NETDEV_TX_TIMEOUT && h.kind == KL_WARNING && r->nlines == 1 &&
+				   r->h.role == KL_ROLE_REFINE) {
+				/* 5.x: the WARN text "NETDEV WATCHDOG: …" printed before "WARNING: CPU: …" */
+				append = true;
+				r->from_warn = true;
+				merge_header(r, &h, false);
+				if (h.have_ip && !r->have_ip) {
+					r->ip = h.ip;
+					r->have_ip = true;
+				}
 			} else if (r->h.kind == KL_OOPS && h.kind == KL_OOPS && r->h.cause &&
 				   !strcmp(r->h.cause, "nx_violation") && !r->have_ip) {
 				append = true; /* "kernel tried to execute NX-protected page" + "BUG: unable to handle …" */
@@ -1042,8 +1133,7 @@ int kl_scanner_feed(struct kl_scanner *s, const struct kl_line *l)
 			return k;
 	}
 
-	if (h.role == KL_ROLE_SINGLE || h.role == KL_ROLE_OOM_END ||
-	    (h.role == KL_ROLE_REFINE && h.kind == KL_NETDEV_TX_TIMEOUT))
+	if (h.role == KL_ROLE_SINGLE || h.role == KL_ROLE_OOM_END)
 		k = single_event(s, l, &h);
 	else
 		k = open_report(s, l, &h);
