@@ -134,6 +134,17 @@ static void test_fixtures(void **state)
 			assert_non_null(vigil_event_summary(c.ev[i]));
 			assert_non_null(vigil_event_dedup_key(c.ev[i]));
 			assert_non_null(vigil_event_get(c.ev[i], "partial"));
+			/* a benign log never yields warning or above */
+			if (strncmp(base, "negative-", 9) == 0 && vigil_event_severity(c.ev[i]) >= VIGIL_SEV_WARNING)
+				fail_msg("%s event %zu (%s): severity %s in a negative fixture", base, i,
+					 vigil_event_summary(c.ev[i]), vigil_severity_to_string(vigil_event_severity(c.ev[i])));
+			/* the summary names the culprit, not the scheduler plumbing */
+			json_object *cu = vigil_event_get(c.ev[i], "culprit");
+			const char *kd = vigil_event_kind(c.ev[i]);
+			if (cu && (streq(kd, "hung_task") || streq(kd, "rcu_stall") || streq(kd, "sched_atomic")) &&
+			    !strstr(vigil_event_summary(c.ev[i]), json_object_get_string(cu)))
+				fail_msg("%s event %zu: summary \"%s\" does not name culprit %s", base, i,
+					 vigil_event_summary(c.ev[i]), json_object_get_string(cu));
 		}
 		collect_clear(&c);
 		json_object_put(exp);
