@@ -64,6 +64,29 @@ const char *kl_kind_name(enum kl_kind k)
 	return (unsigned)k < _KL_KIND_MAX ? kind_names[k] : "none";
 }
 
+/* Does t contain one of the words (NULL-terminated list)? One pass over t
+ * with a first-byte table instead of one memmem() per word: these checks run
+ * on ordinary driver messages (virtio, sd, ext4, xfs …) and must be cheap. */
+static bool contains_any(const char *t, size_t n, const char *const *w)
+{
+	uint8_t first[256] = {0};
+	size_t len[16];
+	size_t nw = 0;
+	for (; w[nw] && nw < 16; nw++) {
+		first[(uint8_t)w[nw][0]] = 1;
+		len[nw] = strlen(w[nw]);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!first[(uint8_t)t[i]])
+			continue;
+		for (size_t k = 0; k < nw; k++)
+			if (w[k][0] == t[i] && n - i >= len[k] && memcmp(t + i, w[k], len[k]) == 0)
+				return true;
+	}
+	return false;
+}
+#define ANY(t, n, ...) contains_any((t), (n), (const char *const[]){__VA_ARGS__, NULL})
+
 static void copy_text(char *dst, size_t size, const char *s, size_t n)
 {
 	if (n >= size)
@@ -460,7 +483,7 @@ static enum kl_kind fs_error(const char *t, size_t n, struct kl_header *h, const
 
 /* Messages after a device / subsystem prefix: "nvme nvme0: …",
  * "virtio_net virtio0: …", "pciehp 0000:00:1c.0:pcie004: …", "sd 0:0:0:0: …". */
-static enum kl_kind device_message(const char *t, size_t n, const char *m, struct kl_header *h)
+static enum kl_kind device_message(const char *t, size_t n, const char *m, struct kl_header *h, bool first_colon)
 {
 	const char *end = t + n;
 	size_t mn = (size_t)(end - m);
@@ -546,11 +569,14 @@ static enum kl_kind device_message(const char *t, size_t n, const char *m, struc
 		break;
 	}
 
+	/* the device-prefix groups below look at the message after the device
+	 * name: the first ": " only */
+	if (!first_colon)
+		return KL_NONE;
 	/* virtio ring / device errors: BAD_RING() prints "<vq>:<fmt>" after the device */
 	if (PFX(t, n, "virtio")) {
-		if (FIND(m, mn, "is not a head!") || FIND(m, mn, "out of range") || FIND(m, mn, "virtqueue broken") ||
-		    FIND(m, mn, "device broken") || FIND(m, mn, "Unexpected TXQ") || FIND(m, mn, "used len") ||
-		    FIND(m, mn, "Bad ring") || FIND(m, mn, "queue failure")) {
+		if (ANY(m, mn, "is not a head!", "out of range", "virtqueue broken", "device broken", "Unexpected TXQ",
+			"used len", "Bad ring", "queue failure")) {
 			const char *sp = memchr(t, ' ', pl);
 			if (sp && sp < t + pl)
 				copy_text(h->device, sizeof(h->device), sp + 1, (size_t)(t + pl - sp - 1));
@@ -563,7 +589,7 @@ static enum kl_kind device_message(const char *t, size_t n, const char *m, struc
 	}
 	/* SCSI: "sd 2:0:0:0: [sdb] tag#12 timing out command, waited 180s", "… task abort" */
 	if (PFX(t, n, "sd ") || PFX(t, n, "scsi") || PFX(t, n, "sr ")) {
-		if (FIND(m, mn, "timing out command") || FIND(m, mn, "DID_TIME_OUT") || FIND(m, mn, "abort")) {
+		if (ANY(m, mn, "timing out command", "DID_TIME_OUT", "abort")) {
 			const char *lb = memchr(m, '[', mn);
 			const char *rb = lb ? memchr(lb, ']', (size_t)(end - lb)) : NULL;
 			if (lb && rb)
@@ -812,7 +838,7 @@ again:
 	case 'E':
 		if (PFX(t, n, "EXT4-fs error") || PFX(t, n, "EXT3-fs error") || PFX(t, n, "EXT2-fs error"))
 			return fs_error(t, n, h, "ext4_error", VIGIL_SEV_WARNING);
-		if (PFX(t, n, "EXT4-fs (") || PFX(t, n, "EXT3-fs (")) {
+		if ((PFX(t, n, "EXT4-fs (") || PFX(t, n, "EXT3-fs (")) && ANY(t, n, "Remounting", "error")) {
 			if (FIND(t, n, "Remounting filesystem read-only"))
 				return fs_error(t, n, h, "remount_ro", VIGIL_SEV_CRITICAL);
 			if (FIND(t, n, "error") && (FIND(t, n, "I/O error") || FIND(t, n, "journal")))
@@ -823,10 +849,9 @@ again:
 		break;
 	case 'X':
 		if (PFX(t, n, "XFS (")) {
-			if (FIND(t, n, "Shutting down filesystem") || FIND(t, n, "shutting down filesystem"))
+			if (ANY(t, n, "Shutting down filesystem", "shutting down filesystem"))
 				return fs_error(t, n, h, "xfs_shutdown", VIGIL_SEV_CRITICAL);
-			if (FIND(t, n, "Corruption") || FIND(t, n, "metadata I/O error") || FIND(t, n, "log I/O error") ||
-			    FIND(t, n, "Internal error"))
+			if (ANY(t, n, "Corruption", "metadata I/O error", "log I/O error", "Internal error"))
 				return fs_error(t, n, h, "xfs_error", VIGIL_SEV_WARNING);
 		}
 		break;
@@ -890,9 +915,11 @@ again:
 
 	/* "prefix: message" — device and subsystem messages */
 	const char *colon = memchr(t, ':', n < 96 ? n : 96);
+	bool first_colon = true;
 	while (colon && colon + 2 < end) {
 		if (colon[1] == ' ' && colon > t) {
-			enum kl_kind k = device_message(t, n, colon + 2, h);
+			enum kl_kind k = device_message(t, n, colon + 2, h, first_colon);
+			first_colon = false;
 			if (k)
 				return k;
 			const char *m = colon + 2;

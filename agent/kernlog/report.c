@@ -1206,6 +1206,65 @@ int kl_scanner_feed_text(struct kl_scanner *s, const char *buf, size_t len)
 	return k;
 }
 
+/* The message text of a plain dmesg line "[%5lu.%06lu] " (optionally with a
+ * "[T123]"/"[ C2]" caller), without parsing the timestamp; NULL for any other
+ * shape (the full parser handles it). */
+static const char *dmesg_text_fast(const char *p, const char *end)
+{
+	const char *s = p + 1;
+	while (s < end && *s == ' ')
+		s++;
+	const char *d = s;
+	while (s < end && (unsigned)(*s - '0') < 10)
+		s++;
+	if (s == d || s >= end || *s != '.')
+		return NULL;
+	d = ++s;
+	if (end - s > 7 && (unsigned)(s[0] - '0') < 10 && (unsigned)(s[1] - '0') < 10 && (unsigned)(s[2] - '0') < 10 &&
+	    (unsigned)(s[3] - '0') < 10 && (unsigned)(s[4] - '0') < 10 && (unsigned)(s[5] - '0') < 10 && s[6] == ']') {
+		s += 6; /* "%06lu]": the usual shape */
+	} else {
+		while (s < end && (unsigned)(*s - '0') < 10)
+			s++;
+		if (s == d || s - d > 9 || s >= end || *s != ']')
+			return NULL;
+	}
+	s++;
+	if (s < end && *s == '[')
+		return NULL; /* caller id: full parser */
+	if (s < end && *s == ' ')
+		s++;
+	return s;
+}
+
+/* Feed one saved-log line. Fast path for the common case: no report is open
+ * and the line is a plain dmesg line whose message is no report header (no
+ * event, no state change, only counted): classified without parsing the
+ * timestamp or building a struct kl_line. Anything else takes the full path.
+ * kl_classify() stays the one authority on what is a header. */
+static int feed_line(struct kl_scanner *s, const char *b, size_t n)
+{
+	if (s->n_open == 0 && n > 4 && b[0] == '[' && n <= KL_LINE_MAX) {
+		const char *end = b + n;
+		const char *t = dmesg_text_fast(b, end);
+		if (t) {
+			while (end > t && (end[-1] == '\r' || end[-1] == '\n'))
+				end--;
+			size_t tn = (size_t)(end - t);
+			struct kl_header h;
+			/* "Linux version" (new boot) and journalctl short-monotonic
+			 * "[ ts] host kernel: msg" need the full path */
+			const char *sp = tn > 9 ? memchr(t, ' ', tn < 80 ? tn : 80) : NULL;
+			if (!(tn > 14 && t[0] == 'L' && t[1] == 'i') &&
+			    !(sp && end - sp > 8 && memcmp(sp, " kernel: ", 9) == 0) && kl_classify(t, tn, &h) == KL_NONE) {
+				s->stats.lines++;
+				return 0;
+			}
+		}
+	}
+	return kl_scanner_feed_text(s, b, n);
+}
+
 int kl_scanner_feed_chunk(struct kl_scanner *s, const char *buf, size_t len)
 {
 	int total = 0, k;
@@ -1243,7 +1302,7 @@ int kl_scanner_feed_chunk(struct kl_scanner *s, const char *buf, size_t len)
 			s->pending_len = 0;
 			s->pending_skip = false;
 		} else
-			k = kl_scanner_feed_text(s, p, (size_t)(nl - p));
+			k = feed_line(s, p, (size_t)(nl - p));
 		if (k < 0)
 			return k;
 		total += k;
