@@ -31,6 +31,13 @@ awk -v n="$lines" -v tv="$tv" -v tg="$tg" -v ev="$events" 'BEGIN {
 	printf "vigild --replay : %10.0f lines/s  %7.1f ns/line\n", n / (tv / 1e9), tv / n;
 	printf "grep -c -F BUG: : %10.0f lines/s  %7.1f ns/line\n", n / (tg / 1e9), tg / n;
 	printf "ratio vigild/grep: %.2fx (target <= 3x; target >= 1000000 lines/s)\n", tv / tg }'
+# the healthy-VM case: the same benign lines, no report at all
+python3 "$src/bench/gen-kernel-log.py" "$lines" "$tmp/benign.log" "$src" --benign
+cat "$tmp/benign.log" > /dev/null
+tb=$(best replay "$tmp/benign.log")
+tgb=$(best grep -c -F 'BUG:' "$tmp/benign.log")
+awk -v n="$lines" -v tv="$tb" -v tg="$tgb" 'BEGIN {
+	printf "benign only     : %10.0f lines/s  %7.1f ns/line (grep %.1f ns/line, ratio %.2fx)\n", n / (tv / 1e9), tv / n, tg / n, tv / tg }'
 if command -v valgrind >/dev/null 2>&1; then
 	small=200000
 	head -n $small "$tmp/kern.log" > "$tmp/small.log"
@@ -38,6 +45,14 @@ if command -v valgrind >/dev/null 2>&1; then
 		-c "$tmp/replay.conf" --conf-dir "" --plugin-dir "$build/plugins/.libs" --data-dir "$src/conf" >/dev/null 2>"$tmp/cg.err" || true
 	ir=$(grep -E '^(summary|totals):' "$tmp/cg.out" | head -1 | awk '{print $2}')
 	[ -n "$ir" ] && awk -v ir="$ir" -v n=$small 'BEGIN { printf "callgrind: %.0f instructions/line (%d lines, whole process)\n", ir / n, n }'
+	head -n $small "$tmp/benign.log" > "$tmp/small-benign.log"
+	valgrind --tool=callgrind --callgrind-out-file="$tmp/cgb.out" "$build/vigild" --replay "$tmp/small-benign.log" \
+		-c "$tmp/replay.conf" --conf-dir "" --plugin-dir "$build/plugins/.libs" --data-dir "$src/conf" >/dev/null 2>"$tmp/cg.err" || true
+	valgrind --tool=callgrind --callgrind-out-file="$tmp/cgg.out" grep -c -F 'BUG:' "$tmp/small-benign.log" >/dev/null 2>&1 || true
+	irb=$(grep -E '^(summary|totals):' "$tmp/cgb.out" | head -1 | awk '{print $2}')
+	irg=$(grep -E '^(summary|totals):' "$tmp/cgg.out" | head -1 | awk '{print $2}')
+	[ -n "$irb" ] && [ -n "$irg" ] && awk -v ir="$irb" -v ig="$irg" -v n=$small 'BEGIN {
+		printf "callgrind benign only: %.0f instructions/line (grep: %.0f, ratio %.2fx)\n", ir / n, ig / n, ir / ig }'
 else
 	echo "callgrind: valgrind not installed, skipped"
 fi

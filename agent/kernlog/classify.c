@@ -483,7 +483,7 @@ static enum kl_kind fs_error(const char *t, size_t n, struct kl_header *h, const
 
 /* Messages after a device / subsystem prefix: "nvme nvme0: …",
  * "virtio_net virtio0: …", "pciehp 0000:00:1c.0:pcie004: …", "sd 0:0:0:0: …". */
-static enum kl_kind device_message(const char *t, size_t n, const char *m, struct kl_header *h, bool first_colon)
+static inline __attribute__((always_inline)) enum kl_kind device_message(const char *t, size_t n, const char *m, struct kl_header *h, bool first_colon)
 {
 	const char *end = t + n;
 	size_t mn = (size_t)(end - m);
@@ -1171,6 +1171,8 @@ bool kl_wait_frame(const char *sym)
 	};
 	size_t bl = strcspn(sym, ".");
 	for (size_t i = 0; wait[i]; i++) {
+		if (wait[i][0] != sym[0])
+			continue;
 		size_t wl = strlen(wait[i]);
 		if (wait[i][wl - 1] == '*') {
 			if (bl >= wl - 1 && memcmp(sym, wait[i], wl - 1) == 0)

@@ -468,7 +468,7 @@ static bool noise_frame(const char *sym)
 	/* compare the base name: "nmi_cpu_backtrace.cold.0" is "nmi_cpu_backtrace" */
 	size_t bl = strcspn(sym, ".");
 	for (size_t i = 0; noise[i]; i++)
-		if (strlen(noise[i]) == bl && memcmp(sym, noise[i], bl) == 0)
+		if (noise[i][0] == sym[0] && strncmp(sym, noise[i], bl) == 0 && noise[i][bl] == 0)
 			return true;
 	return false;
 }
