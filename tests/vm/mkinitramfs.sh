@@ -146,7 +146,7 @@ cp "$kroot/boot/vmlinuz-$kver" boot/vmlinuz
 
 # guest scripts
 cp "$here/guest/inittab" etc/inittab
-for f in rc.sysinit lab-shell vigil-start vdevs waitfor crash-init; do
+for f in rc.sysinit lab-shell vigil-start vdevs waitfor kdump-init; do
     cp "$here/guest/$f" "etc/lab/$f"
     chmod 0755 "etc/lab/$f"
 done
