@@ -254,7 +254,8 @@ class QMP:
             self.closed = True
             self.cond.notify_all()
 
-    def cmd(self, name, timeout=30, **args):
+    def cmd(self, _name, _timeout=30, **args):
+        name, timeout = _name, _timeout
         with self.cond:
             self.next_id += 1
             cid = "c%d" % self.next_id
@@ -606,7 +607,7 @@ class VM:
     def stop(self):
         if self.proc and self.proc.poll() is None:
             try:
-                self.qmp.cmd("quit", timeout=5)
+                self.qmp.cmd("quit", _timeout=5)
             except Exception:
                 pass
             try:
@@ -715,6 +716,15 @@ class VM:
                 out.append("---- qemu stderr (%s) ----" % self.name)
                 out += ["  " + l for l in t]
         return "\n".join(out)
+
+
+def kernel_ts(lines):
+    """printk timestamp (seconds) of the first of lines that has one"""
+    for l in lines:
+        m = re.match(r"\[\s*(\d+\.\d+)\]", l)
+        if m:
+            return float(m.group(1))
+    return None
 
 
 def shquote(s):
@@ -971,8 +981,11 @@ def sc_kmod_reports(lab):
     m = re.search(r"CPU#(\d+) stuck for \d+s! \[(.+):(\d+)\]", l)
     cpu, comm, pid = int(m.group(1)), m.group(2), int(m.group(3))
     vm.console.wait_re(r"RIP: 0010:softlockup_write.*\[vigil_testmod\]", 20, c, vm.alive)
-    lab.note("kmod_reports: soft lockup reported %.1fs after the spin started"
-             % (time.monotonic() - t0))
+    ts = kernel_ts(vm.console.grep(r"vigil_testmod: spinning for", c))
+    tl = kernel_ts([l])
+    if ts is not None and tl is not None:
+        lab.note("kmod_reports: soft lockup report %.1fs (guest clock) after the spin started"
+                 % (tl - ts))
     ev = vm.expect("soft_lockup", {"cpu": cpu, "comm": comm, "pid": pid}, 30, ev0)
     if ev is not None:
         ip = ev.get("ip") or {}
@@ -1052,8 +1065,11 @@ def sc_kdump(lab):
     ev0 = vm.ev_mark()
     if vm.vigil:
         vm.waitfor("[ $(cat /sys/kernel/kexec_crash_loaded) = 1 ]", 30)
+        vm.waitfor("[ $(cat /proc/sys/kernel/panic_on_oops) = 1 ]", 10)
         vm.expect("kdump_state", {}, 20, 0)
     else:
+        # an Oops only reaches crash_kexec() with panic_on_oops (or in irq/init)
+        vm.sh("sysctl -w kernel.panic_on_oops=1")
         vm.sh("kexec -p /boot/vmlinuz --initrd=/boot/initrd "
               "--append='console=ttyS0,115200 nr_cpus=1 irqpoll reset_devices panic=-1 loglevel=4'",
               timeout=60)

@@ -112,7 +112,7 @@ if [ -x "$cache/kexec/root/sbin/kexec" ]; then
     LD_LIBRARY_PATH=$cache/kexec/root/usr/lib/x86_64-linux-gnu:$cache/kexec/root/lib/x86_64-linux-gnu
     export LD_LIBRARY_PATH
     add_bin "$cache/kexec/root/sbin/kexec" /usr/sbin/kexec
-    [ -x "$cache/kexec/root/usr/sbin/vmcore-dmesg" ] && add_bin "$cache/kexec/root/usr/sbin/vmcore-dmesg" /usr/sbin/vmcore-dmesg
+    [ -x "$cache/kexec/root/sbin/vmcore-dmesg" ] && add_bin "$cache/kexec/root/sbin/vmcore-dmesg" /usr/sbin/vmcore-dmesg
     unset LD_LIBRARY_PATH
 fi
 
