@@ -35,6 +35,7 @@ import tempfile
 import threading
 import time
 import traceback
+import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 QEMU = "qemu-system-x86_64"
@@ -333,6 +334,19 @@ def ev_matches(ev, kind, where):
     return True
 
 
+# which plugin reports which event kind: an assertion about a kind whose
+# plugin is not in the image is recorded as inactive instead of failing
+KIND_PLUGIN = {
+    "virtio_removed": "virtio", "virtio_added": "virtio", "virtio_legacy_risk": "virtio",
+    "link_down": "link", "link_up": "link", "link_removed": "link",
+    "blk_stall": "blkstall", "blk_resumed": "blkstall", "vhost_backend_lost": "blkstall",
+    "task_stuck": "dstate",
+    "hung_task": "kmsg", "soft_lockup": "kmsg", "oops": "kmsg", "warning": "kmsg", "bug": "kmsg",
+    "previous_boot_crash": "lastboot", "reboot_suppressed": "reboot", "kdump_state": "kdump",
+    "inventory": "virtio",
+}
+
+
 def ev_brief(ev):
     keep = {k: ev.get(k) for k in ("kind", "severity", "summary", "comm", "pid", "cpu", "cause")
             if ev.get(k) is not None}
@@ -424,6 +438,8 @@ class VM:
         self.pciehp_native = pciehp_native
         self.state_disk = state_disk
         self.memfd = memfd
+        # SMBIOS product UUID: vigil's default instance_id
+        self.uuid = str(uuid.uuid5(uuid.NAMESPACE_DNS, "vigil-lab." + name))
         self.dir = os.path.join(lab.work, name)
         self.proc = None
         self.qmp = None
@@ -443,6 +459,7 @@ class VM:
         a = [QEMU, "-machine", "%s,accel=tcg" % self.machine, "-cpu", "max",
              "-smp", str(self.smp), "-m", str(self.mem),
              "-nodefaults", "-display", "none", "-vga", "none",
+             "-uuid", self.uuid,
              "-kernel", self.lab.kernel, "-initrd", self.lab.initrd,
              "-qmp", "unix:%s,server=on,wait=off" % os.path.join(self.dir, "qmp.sock")]
         if self.no_reboot:
@@ -652,6 +669,22 @@ class VM:
     def ev_mark(self):
         return self.events.mark()
 
+    def has(self, plugin):
+        """vigild runs in this guest with `plugin` loaded"""
+        return self.vigil and plugin in self.lab.plugins
+
+    def active(self, kind):
+        """True when an assertion about `kind` can be made in this guest;
+        otherwise records it as inactive (with the reason)."""
+        if not self.vigil:
+            self.lab.inactive.add(kind)
+            return False
+        p = KIND_PLUGIN.get(kind)
+        if p and p not in self.lab.plugins:
+            self.lab.inactive.add("%s (no %s plugin)" % (kind, p))
+            return False
+        return True
+
     def vigil_events(self, kind=None, where=None, since=0):
         res = []
         with self.events.cond:
@@ -670,8 +703,7 @@ class VM:
         ({'device.virtio_mode': 'legacy', 'pid': lambda v: v > 0}).  Returns
         the event, or None when vigil is not in this guest (the assertion is
         then recorded as inactive)."""
-        if not self.vigil:
-            self.lab.inactive.add(kind)
+        if not self.active(kind):
             return None
 
         def pred(l):
@@ -689,8 +721,7 @@ class VM:
         return json.loads(l)
 
     def expect_count(self, kind, where, n, since=0):
-        if not self.vigil:
-            self.lab.inactive.add(kind)
+        if not self.active(kind):
             return
         got = self.vigil_events(kind, where, since)
         if len(got) != n:
@@ -743,6 +774,8 @@ SCENARIOS = []
 
 
 def scenario(name, needs_vigil=False, budget=120):
+    """needs_vigil: False, True, or a tuple of plugin names the scenario
+    cannot do without (it SKIPs when they are missing)."""
     """budget: the scenario's overall time limit in seconds (a watchdog
     kills QEMU when it is exceeded, so one hang cannot eat the lab)."""
     def deco(fn):
@@ -832,9 +865,15 @@ def sc_boot(lab):
             if v[k] != want:
                 raise Fail("%s: guest %s=%s, expected %s (%s)" % (d.id, k, v[k], want, v))
     if not vm.vigil:
-        lab.inactive.add("inventory")
+        lab.inactive.add("vigild")
         vm.close()
         return
+    # vigild is up (wait_ready checked its control socket) and answers
+    out = vm.sh("vigilctl status --json", timeout=20)
+    try:
+        st = json.loads(out)
+    except ValueError:
+        raise Fail("vigilctl status --json is not JSON: %r" % out[:300])
     # every line on the event channel must be one JSON object with a kind
     for l in vm.events.lines:
         try:
@@ -843,12 +882,16 @@ def sc_boot(lab):
             raise Fail("non-JSON line on vigil's event channel: %r" % l[:200])
         if not isinstance(ev, dict) or "kind" not in ev:
             raise Fail("event without kind: %r" % l[:200])
+        host = ev.get("host") or {}
+        if host.get("instance_id") != vm.uuid:
+            raise Fail("event host.instance_id %r, expected the DMI product UUID %s"
+                       % (host.get("instance_id"), vm.uuid))
+        if host.get("hostname") != "vigil-lab" or host.get("kernel") != lab.kver:
+            raise Fail("event host fields wrong: %s" % host)
+    if not vm.active("inventory"):
+        vm.close()
+        return
     # inventory: vigilctl status --json must name every device with its mode
-    out = vm.sh("vigilctl status --json", timeout=20)
-    try:
-        st = json.loads(out)
-    except ValueError:
-        raise Fail("vigilctl status --json is not JSON: %r" % out[:300])
     found = {}
 
     def walk(o):
@@ -925,7 +968,7 @@ def sc_hung_task_dm(lab):
     the kernel's hung-task report -> hung_task with comm/pid; resume frees it."""
     vm = lab.vm("hung_task_dm", machine="pc", conf=["hung"])
     vm.boot()
-    if not vm.vigil:
+    if not vm.has("sysctl"):
         vm.sh("sysctl -w kernel.hung_task_timeout_secs=3")
     else:
         # vigil's sysctl action (lab conf 'hung') must have lowered it
@@ -962,7 +1005,7 @@ def sc_kmod_reports(lab):
     vm.boot()
     dbg = "/sys/kernel/debug/vigil_testmod"
     vm.sh("[ -d %s ]" % dbg)
-    if not vm.vigil:
+    if not vm.has("sysctl"):
         vm.sh("sysctl -w kernel.watchdog_thresh=1 kernel.hung_task_timeout_secs=3")
     else:
         vm.waitfor("[ $(cat /proc/sys/kernel/watchdog_thresh) = 1 ]", 10)
@@ -1018,7 +1061,7 @@ def sc_panic_on_oops(lab):
     make QEMU exit 1 with GUEST_PANICKED."""
     vm = lab.vm("panic_on_oops", machine="pc", conf=["panic"])
     vm.boot()
-    if vm.vigil:
+    if vm.has("sysctl"):
         vm.waitfor("[ $(cat /proc/sys/kernel/panic_on_oops) = 1 ]", 10)
     else:
         vm.sh("sysctl -w kernel.panic_on_oops=1 kernel.panic=1")
@@ -1063,7 +1106,7 @@ def sc_kdump(lab):
     vm.boot()
     vm.sh("[ $(cat /sys/kernel/kexec_crash_size) -gt 0 ]")
     ev0 = vm.ev_mark()
-    if vm.vigil:
+    if vm.has("kdump"):
         vm.waitfor("[ $(cat /sys/kernel/kexec_crash_loaded) = 1 ]", 30)
         vm.waitfor("[ $(cat /proc/sys/kernel/panic_on_oops) = 1 ]", 10)
         vm.expect("kdump_state", {}, 20, 0)
@@ -1121,7 +1164,7 @@ def sc_vhost_user_blk(lab):
                 extra=["-chardev", "socket,id=vub,path=%s,reconnect=1" % sockp,
                        "-device", "vhost-user-blk-pci,id=vub0,chardev=vub,num-queues=1"])
     vm.boot()
-    if not vm.vigil:
+    if not vm.has("sysctl"):
         vm.sh("sysctl -w kernel.hung_task_timeout_secs=5")
     dev = vm.sh("ls /sys/block | grep vd | head -n1").strip()
     if not dev:
@@ -1152,7 +1195,7 @@ def sc_vhost_user_blk(lab):
     qlog.close()
 
 
-@scenario("reboot_guard", needs_vigil=True, budget=240)
+@scenario("reboot_guard", needs_vigil=("reboot",), budget=240)
 def sc_reboot_guard(lab):
     """A reboot rule on an event that recurs at every boot: vigil reboots
     the guest max_reboots times (state on a persistent disk), then refuses
@@ -1160,14 +1203,14 @@ def sc_reboot_guard(lab):
     raise Skip("not written yet: needs the reboot action's config keys")
 
 
-@scenario("previous_boot_crash", needs_vigil=True, budget=240)
+@scenario("previous_boot_crash", needs_vigil=("lastboot", "kdump"), budget=240)
 def sc_previous_boot_crash(lab):
     """After a kdump capture saved vmcore-dmesg on the state disk, the next
     boot's vigil reports previous_boot_crash once, and not on the boot after."""
     raise Skip("not written yet: needs the lastboot plugin's config keys")
 
 
-@scenario("delivery", needs_vigil=True, budget=180)
+@scenario("delivery", needs_vigil=("alert", "kmsg"), budget=180)
 def sc_delivery(lab):
     """The guest's alert plugin posts to a receiver on the host's loopback
     (QEMU user networking, guest 10.0.2.2) in the Alertmanager format."""
@@ -1187,6 +1230,7 @@ class Lab:
         self.vigil = None
         self.vigil_reason = None
         self.has_kexec = False
+        self.plugins = set()
         cache = os.environ.get("VIGIL_LAB_CACHE", os.path.join(HERE, "cache"))
         self.cache = cache
         try:
@@ -1245,9 +1289,16 @@ class Lab:
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         names = r.stdout.decode().split()
         self.has_kexec = "usr/sbin/kexec" in names
+        self.plugins = set()
+        for n in names:
+            m = re.fullmatch(r"usr/lib/vigil/plugins/(?:vigil[-_]|lib)?([a-z0-9_]+)\.so", n)
+            if m:
+                self.plugins.add(m.group(1))
         log("lab: kernel %s, initramfs %s (%.1f MB, %.1fs), vigil: %s"
             % (self.kver, self.initrd, os.path.getsize(self.initrd) / 1e6,
                time.monotonic() - t0, self.vigil or ("none (%s)" % self.vigil_reason)))
+        if self.vigil:
+            log("lab: vigil plugins in the image: %s" % (", ".join(sorted(self.plugins)) or "none"))
 
     def vm(self, name, **kw):
         v = VM(self, name, **kw)
@@ -1276,6 +1327,10 @@ class Lab:
             try:
                 if needs_vigil and not self.vigil:
                     raise Skip(self.vigil_reason)
+                if isinstance(needs_vigil, tuple):
+                    miss = [p for p in needs_vigil if p not in self.plugins]
+                    if miss:
+                        raise Skip("plugin(s) not built: %s" % ", ".join(miss))
                 fn(self)
                 dt = time.monotonic() - t0
                 extra = ""

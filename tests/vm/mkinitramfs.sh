@@ -33,6 +33,7 @@ vroot=${VIGIL_LAB_VIGIL_ROOT:-}
 vigild=${VIGIL_LAB_VIGILD:-}; vigilctl=${VIGIL_LAB_VIGILCTL:-}
 plugins=${VIGIL_LAB_PLUGINS:-}; config=${VIGIL_LAB_CONFIG:-}
 confd=${VIGIL_LAB_CONFD:-}; sigs=${VIGIL_LAB_SIGNATURES:-}
+config_explicit=0; [ -n "$config" ] && config_explicit=1
 
 die() { printf 'mkinitramfs: error: %s\n' "$*" >&2; exit 1; }
 while [ $# -gt 0 ]; do
@@ -44,8 +45,8 @@ while [ $# -gt 0 ]; do
         --vigild) vigild=$2; shift ;;
         --vigilctl) vigilctl=$2; shift ;;
         --plugins) plugins=$2; shift ;;
-        --config) config=$2; shift ;;
-        --confd) confd=$2; shift ;;
+        --config) config=$2; config_explicit=1; shift ;;
+        --confd) confd=$2; config_explicit=1; shift ;;
         --signatures) sigs=$2; shift ;;
         --gzip) gz=1 ;;
         *) die "unknown argument $1" ;;
@@ -61,7 +62,7 @@ kmods=$kroot/lib/modules/$kver
 
 # pieces of a DESTDIR install tree (prefix /usr/local or /usr)
 if [ -n "$vroot" ]; then
-    first() { for f in "$@"; do [ -e "$f" ] && { echo "$f"; return; }; done; }
+    first() { for f in "$@"; do [ -e "$f" ] && { echo "$f"; return 0; }; done; return 0; }
     [ -n "$vigild" ] || vigild=$(first "$vroot"/usr/local/sbin/vigild "$vroot"/usr/sbin/vigild "$vroot"/sbin/vigild)
     [ -n "$vigilctl" ] || vigilctl=$(first "$vroot"/usr/local/sbin/vigilctl "$vroot"/usr/sbin/vigilctl "$vroot"/usr/local/bin/vigilctl "$vroot"/usr/bin/vigilctl)
     [ -n "$plugins" ] || plugins=$(first "$vroot"/usr/local/lib/vigil/plugins "$vroot"/usr/lib/vigil/plugins "$vroot"/usr/local/lib64/vigil/plugins "$vroot"/usr/lib/x86_64-linux-gnu/vigil/plugins)
@@ -175,16 +176,29 @@ if [ -n "$vigild" ]; then
             copy_libs "$p"
         done
     fi
-    if [ -n "$config" ]; then cp "$config" etc/vigil/vigil.conf
+    # configuration: --config/--confd when given explicitly, else the lab's
+    # own (tests/vm/guest/conf/vigil.conf); a DESTDIR tree's shipped config
+    # is not used (its rules name actions the lab does not want)
+    if [ -n "$config" ] && [ "$config_explicit" = 1 ]; then cp "$config" etc/vigil/vigil.conf
     else cp "$here/guest/conf/vigil.conf" etc/vigil/vigil.conf; fi
-    if [ -n "$confd" ] && [ -d "$confd" ]; then
+    if [ -n "$confd" ] && [ -d "$confd" ] && [ "$config_explicit" = 1 ]; then
         for c in "$confd"/*.conf; do [ -e "$c" ] && cp "$c" etc/vigil/conf.d/; done
     fi
     # the lab's own drop-ins: base (always) + per scenario (chosen by init
-    # from the kernel command line: lab.conf=NAME[,NAME])
+    # from the kernel command line: lab.conf=NAME[,NAME]).  A drop-in whose
+    # "# requires: p1 p2" line names a plugin not in the image is left out
+    # (vigild refuses sections of unknown plugins).
     for c in "$here"/guest/conf/*.conf; do
-        [ "$(basename "$c")" = vigil.conf ] || cp "$c" etc/vigil/lab/
+        [ "$(basename "$c")" = vigil.conf ] && continue
+        req=$(sed -n 's/^# requires: *//p' "$c" | head -n1)
+        ok=1
+        for r in $req; do
+            ls usr/lib/vigil/plugins/ 2>/dev/null | grep -Eq "^(vigil[-_]|lib)?$r\.so$" || ok=0
+        done
+        if [ "$ok" = 1 ]; then cp "$c" etc/vigil/lab/
+        else echo "mkinitramfs: note: lab drop-in $(basename "$c") left out (needs plugins: $req)" >&2; fi
     done
+    ls usr/lib/vigil/plugins/ 2>/dev/null | sed 's/\.so$//' > etc/lab/vigil-plugins
     if [ -n "$sigs" ] && [ -d "$sigs" ]; then
         mkdir -p usr/share/vigil
         cp -r "$sigs" usr/share/vigil/signatures
