@@ -22,6 +22,7 @@ non-zero when anything failed.
 """
 
 import argparse
+import http.server
 import json
 import os
 import re
@@ -363,8 +364,9 @@ class VDev:
     """A hot-pluggable virtio device of the guest.
     vtype: blk | net; mode: modern | legacy | transitional."""
 
-    def __init__(self, ident, vtype, mode, slot):
+    def __init__(self, ident, vtype, mode, slot, restrict=True):
         self.id = ident
+        self.restrict = restrict  # net: QEMU user networking without host access
         self.vtype = vtype
         self.mode = mode
         self.slot = slot          # pc: PCI slot on pci.0; q35: root port index
@@ -490,7 +492,7 @@ class VM:
                       % (d.backend, self._image(d.id + ".img", "32M"))]
             else:
                 d.backend = "nd_" + d.id
-                a += ["-netdev", "user,id=%s,restrict=on" % d.backend]
+                a += ["-netdev", "user,id=%s,restrict=%s" % (d.backend, "on" if d.restrict else "off")]
             a += ["-device", d.cmdline()]
         if self.state_disk:
             # persistent state disk (kept across boots of this VM)
@@ -765,6 +767,57 @@ def shquote(s):
 def parse_size(s):
     m = re.fullmatch(r"(\d+)([KMG]?)", s)
     return int(m.group(1)) * {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}[m.group(2)]
+
+
+# --------------------------------------------------------------------------
+# an HTTP receiver on the host's loopback (the guest reaches it as 10.0.2.2
+# through QEMU user networking)
+
+class Receiver:
+    def __init__(self):
+        self.requests = []
+        self.cond = threading.Condition()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                with outer.cond:
+                    outer.requests.append({"path": self.path, "headers": dict(self.headers),
+                                           "body": body.decode("utf-8", "replace")})
+                    outer.cond.notify_all()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *a):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def wait(self, pred, timeout, what):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for r in self.requests:
+                    if pred(r):
+                        return r
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise Fail("timeout after %gs waiting for %s at the host receiver (got %d "
+                               "requests: %s)" % (timeout, what, len(self.requests),
+                                                  [r["path"] for r in self.requests][-5:]))
+                self.cond.wait(min(left, 0.5))
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
 
 
 # --------------------------------------------------------------------------
@@ -1104,19 +1157,7 @@ def sc_kdump(lab):
         raise Skip("no kexec in the image (setup.sh could not fetch kexec-tools)")
     vm = lab.vm("kdump", machine="pc", mem=768, append="crashkernel=192M", conf=["kdump"])
     vm.boot()
-    vm.sh("[ $(cat /sys/kernel/kexec_crash_size) -gt 0 ]")
-    ev0 = vm.ev_mark()
-    if vm.has("kdump"):
-        vm.waitfor("[ $(cat /sys/kernel/kexec_crash_loaded) = 1 ]", 30)
-        vm.waitfor("[ $(cat /proc/sys/kernel/panic_on_oops) = 1 ]", 10)
-        vm.expect("kdump_state", {}, 20, 0)
-    else:
-        # an Oops only reaches crash_kexec() with panic_on_oops (or in irq/init)
-        vm.sh("sysctl -w kernel.panic_on_oops=1")
-        vm.sh("kexec -p /boot/vmlinuz --initrd=/boot/initrd "
-              "--append='console=ttyS0,115200 nr_cpus=1 irqpoll reset_devices panic=-1 loglevel=4'",
-              timeout=60)
-    vm.sh("[ $(cat /sys/kernel/kexec_crash_loaded) = 1 ]")
+    arm_kdump(vm)
     c = vm.console.mark()
     t0 = time.monotonic()
     vm.sh_bg("sh -c 'echo 1 > /sys/kernel/debug/vigil_testmod/oops'")
@@ -1130,7 +1171,7 @@ def sc_kdump(lab):
     vm.close()
 
 
-# scenarios that exist only for vigil: they SKIP until vigild is in the image
+# the vhost-user-blk backend loss (host runs qemu-storage-daemon)
 @scenario("vhost_user_blk", budget=200)
 def sc_vhost_user_blk(lab):
     """qemu-storage-daemon exports the data disk as vhost-user-blk;
@@ -1203,18 +1244,153 @@ def sc_reboot_guard(lab):
     raise Skip("not written yet: needs the reboot action's config keys")
 
 
-@scenario("previous_boot_crash", needs_vigil=("lastboot", "kdump"), budget=240)
+@scenario("previous_boot_crash", budget=300)
 def sc_previous_boot_crash(lab):
-    """After a kdump capture saved vmcore-dmesg on the state disk, the next
-    boot's vigil reports previous_boot_crash once, and not on the boot after."""
-    raise Skip("not written yet: needs the lastboot plugin's config keys")
+    """Boot 1 (state disk, crashkernel): Oops -> kdump crash kernel saves the
+    dead kernel's log as /var/crash/<stamp>/dmesg.<stamp> on the persistent
+    disk.  Boot 2: the file is there; vigil's lastboot reports
+    previous_boot_crash (with the Oops classified).  Boot 3: not again."""
+    if not lab.has_kexec:
+        raise Skip("no kexec in the image (setup.sh could not fetch kexec-tools)")
+    d = os.path.join(lab.work, "previous_boot_crash")
+    os.makedirs(d, exist_ok=True)
+    state = os.path.join(d, "state.img")
+    with open(state, "wb") as f:
+        f.truncate(64 << 20)
+    vm = lab.vm("previous_boot_crash", machine="pc", mem=768, append="crashkernel=192M",
+                conf=["kdump"], state_disk=state)
+    # boot 1: crash
+    vm.boot()
+    arm_kdump(vm)
+    c = vm.console.mark()
+    vm.sh_bg("sh -c 'echo 1 > /sys/kernel/debug/vigil_testmod/oops'")
+    i, l = vm.console.wait_re(r"VMLAB-CRASH-SAVED (\S+)", 90, c, vm.alive)
+    rc = vm.wait_exit(30)
+    if rc != 0:
+        raise Fail("crash kernel's reboot: QEMU rc %d" % rc)
+    vm.stop()
+    # boot 2: the saved log is there, vigil reports it once
+    vm.boot()
+    out = vm.sh("ls /var/crash/*/dmesg.* && grep -c 'BUG: kernel NULL pointer dereference' "
+                "/var/crash/*/dmesg.*")
+    lab.note("previous_boot_crash: saved crash log on the state disk: %s" % out.splitlines()[0])
+    e0 = vm.boot_mark["events"]
+    ev = vm.expect("previous_boot_crash", {}, 30, e0)
+    if ev is not None and "oops" not in json.dumps(ev).lower():
+        raise Fail("previous_boot_crash does not mention the Oops: %s" % ev_brief(ev))
+    vm.expect_count("previous_boot_crash", {}, 1, e0)
+    vm.stop()
+    # boot 3: nothing new to report
+    vm.boot()
+    if vm.active("previous_boot_crash"):
+        e0 = vm.boot_mark["events"]
+        try:
+            ev = vm.expect("previous_boot_crash", {}, 10, e0)
+        except Fail:
+            ev = None   # the expected outcome: nothing within 10 s of vigild being up
+        if ev is not None:
+            raise Fail("previous_boot_crash reported again on the next boot: %s" % ev_brief(ev))
+    vm.close()
 
 
-@scenario("delivery", needs_vigil=("alert", "kmsg"), budget=180)
+def arm_kdump(vm):
+    """kdump armed and panic_on_oops=1: by vigil's kdump/sysctl plugins when
+    they are in the guest, else by hand (an Oops reaches crash_kexec() only
+    with panic_on_oops)."""
+    vm.sh("[ $(cat /sys/kernel/kexec_crash_size) -gt 0 ]")
+    if vm.has("kdump"):
+        vm.waitfor("[ $(cat /sys/kernel/kexec_crash_loaded) = 1 ]", 30)
+        vm.expect("kdump_state", {}, 20, vm.boot_mark["events"])
+    else:
+        vm.sh("kexec -p /boot/vmlinuz --initrd=/boot/initrd "
+              "--append='console=ttyS0,115200 nr_cpus=1 irqpoll reset_devices panic=-1 loglevel=4'",
+              timeout=60)
+    if vm.has("sysctl"):
+        vm.waitfor("[ $(cat /proc/sys/kernel/panic_on_oops) = 1 ]", 10)
+    else:
+        vm.sh("sysctl -w kernel.panic_on_oops=1")
+    vm.sh("[ $(cat /sys/kernel/kexec_crash_loaded) = 1 ]")
+
+
+@scenario("delivery", budget=150)
 def sc_delivery(lab):
-    """The guest's alert plugin posts to a receiver on the host's loopback
-    (QEMU user networking, guest 10.0.2.2) in the Alertmanager format."""
-    raise Skip("not written yet: needs the alert plugin's config keys")
+    """The guest reaches a receiver on the host's loopback through QEMU user
+    networking (10.0.2.2); vigil's alert plugin posts the events of a WARN
+    and a hot-unplug there in the Alertmanager API v2 format."""
+    rx = Receiver()
+    lab.cleanup.append(rx.close)
+    net = VDev("net0", "net", "modern", 0, restrict=False)
+    blk = VDev("blk0", "blk", "modern", 1)
+    vm = lab.vm("delivery", machine="pc", devices=[net, blk], conf=["delivery"],
+                append="lab.net lab.var.ALERT_PORT=%d" % rx.port)
+    vm.boot()
+    vm.console.wait_re(r"VMLAB-NET eth\d", 5, vm.boot_mark["console"])
+    vm.sh("wget -q -O /dev/null --header 'Content-Type: application/json' "
+          "--post-data '{\"lab\":\"ping\"}' http://10.0.2.2:%d/lab-ping" % rx.port, timeout=30)
+    rx.wait(lambda r: r["path"] == "/lab-ping", 10, "the guest's test POST")
+    if not vm.has("alert"):
+        lab.inactive.add("alert delivery (no alert plugin)")
+        vm.close()
+        return
+    kinds = []
+    if vm.has("kmsg"):
+        vm.sh("echo 1 > /sys/kernel/debug/vigil_testmod/warn")
+        kinds.append("warning")
+    if vm.has("virtio"):
+        q = vm.qmp.mark()
+        vm.qmp.cmd("device_del", id=blk.id)
+        vm.qmp.wait_event("DEVICE_DELETED", 20, q, lambda data: data.get("device") == blk.id)
+        kinds.append("virtio_removed")
+    for k in kinds:
+        r = rx.wait(lambda r, k=k: r["path"].endswith("/api/v2/alerts") and k in r["body"], 60,
+                    "an Alertmanager POST with %s" % k)
+        try:
+            alerts = json.loads(r["body"])
+        except ValueError:
+            raise Fail("alert body is not JSON: %r" % r["body"][:300])
+        if not isinstance(alerts, list) or not all(isinstance(a, dict) and isinstance(a.get("labels"), dict)
+                                                   for a in alerts):
+            raise Fail("not an Alertmanager v2 alert list: %r" % r["body"][:300])
+    vm.close()
+
+
+@scenario("reboot_guard", needs_vigil=("reboot", "kmsg"), budget=300)
+def sc_reboot_guard(lab):
+    """A rule reboots on a warning the guest provokes at every boot; the
+    reboot ledger lives on a persistent state disk.  vigil reboots the guest
+    max_reboots (2) times, then refuses and reports reboot_suppressed."""
+    d = os.path.join(lab.work, "reboot_guard")
+    os.makedirs(d, exist_ok=True)
+    state = os.path.join(d, "state.img")
+    with open(state, "wb") as f:
+        f.truncate(64 << 20)
+    vm = lab.vm("reboot_guard", machine="pc", conf=["reboot_guard"], state_disk=state,
+                append="lab.warn_at_boot")
+    reboots = 0
+    for boot in range(1, 5):
+        vm.boot()
+        e0 = vm.boot_mark["events"]
+        # vigil either reboots the guest (QEMU exits: -no-reboot) or refuses
+        deadline = time.monotonic() + 60
+        while vm.alive() and time.monotonic() < deadline:
+            if vm.vigil_events("reboot_suppressed", since=e0):
+                break
+            with vm.events.cond:
+                vm.events.cond.wait(0.5)
+        if not vm.alive():
+            if vm.shutdown_reason() != "guest-reset":
+                raise Fail("boot %d ended with %s, expected a guest-reset by vigil"
+                           % (boot, vm.shutdown_reason()))
+            reboots += 1
+            vm.stop()
+            continue
+        ev = vm.expect("reboot_suppressed", {}, 5, e0)
+        if reboots != 2:
+            raise Fail("reboot_suppressed after %d reboots, expected 2 (max_reboots)" % reboots)
+        lab.note("reboot_guard: %d reboots, then reboot_suppressed: %s" % (reboots, ev_brief(ev)))
+        vm.close()
+        return
+    raise Fail("vigil rebooted the guest %d times and never suppressed" % reboots)
 
 
 # --------------------------------------------------------------------------

@@ -25,6 +25,14 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "must run as root (apt-get, module build)"
 mkdir -p "$cache"
+# the chatty output of apt/dpkg/make goes to a log, shown when a step fails
+slog=$cache/setup.log
+: > "$slog"
+logged() {
+    "$@" >>"$slog" 2>&1 && return 0
+    tail -n 40 "$slog" >&2
+    die "failed: $* (full log: $slog)"
+}
 export DEBIAN_FRONTEND=noninteractive
 
 missing() {  # print the packages of "$@" that are not installed
@@ -41,12 +49,12 @@ apt_install() {
     [ "$do_apt" = 1 ] || die "missing packages (run without --no-apt): $need"
     if [ "$apt_updated" = 0 ]; then
         log "apt-get update"
-        apt-get update -qq >&2
+        logged apt-get update -qq
         apt_updated=1
     fi
     log "apt-get install $need"
     # shellcheck disable=SC2086
-    apt-get install -y -qq --no-install-recommends $need >&2
+    logged apt-get install -y -qq --no-install-recommends $need
 }
 
 # 1. host tools (qemu-system-common, pulled in by qemu-system-x86, carries
@@ -77,8 +85,8 @@ if [ ! -f "$kdir/boot/vmlinuz-$kver" ] || [ ! -f "$kdir/lib/modules/$kver/module
     if [ -z "$deb" ]; then
         [ "$do_apt" = 1 ] || die "no cached linux-image-$kver deb"
         log "apt-get download linux-image-$kver"
-        (cd "$cache" && apt-get download -qq "linux-image-$kver" >&2) \
-            || { apt-get update -qq >&2; (cd "$cache" && apt-get download -qq "linux-image-$kver" >&2); }
+        (cd "$cache" && apt-get download -qq "linux-image-$kver" >>"$slog" 2>&1) \
+            || { logged apt-get update -qq; (cd "$cache" && logged apt-get download -qq "linux-image-$kver"); }
         deb=$(ls "$cache"/linux-image-"$kver"_*.deb | head -n1)
     fi
     log "unpacking $(basename "$deb")"
@@ -102,7 +110,7 @@ if [ ! -f "$kbuild/vigil_testmod.ko" ] \
     rm -rf "$kbuild"
     mkdir -p "$kbuild"
     cp "$here/kmod/vigil_testmod.c" "$here/kmod/Makefile" "$kbuild/"
-    make -s -C "$kbuild" KVER="$kver" KDIR="/usr/src/linux-headers-$kver" >&2
+    logged make -s -C "$kbuild" KVER="$kver" KDIR="/usr/src/linux-headers-$kver"
     [ -f "$kbuild/vigil_testmod.ko" ] || die "kmod build produced no .ko"
 fi
 
@@ -120,7 +128,7 @@ if [ ! -x "$kx/root/sbin/kexec" ] && [ "${VIGIL_LAB_NO_KEXEC:-0}" != 1 ] && [ "$
             --no-breaks --no-replaces --no-enhances kexec-tools 2>/dev/null \
            | sed -n 's/^\([a-z0-9][^ <>]*\)$/\1/p' | sort -u \
            | grep -E '^(kexec-tools|libxen|libyajl|libxenmisc|liblzma5|zlib1g)' || true)
-    if (cd "$kx/debs" && apt-get download -qq $pkgs >&2); then
+    if (cd "$kx/debs" && apt-get download -qq $pkgs >>"$slog" 2>&1); then
         for d in "$kx"/debs/*.deb; do dpkg-deb -x "$d" "$kx/root"; done
     else
         log "warning: kexec-tools download failed; kdump scenario will be skipped"
