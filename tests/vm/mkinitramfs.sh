@@ -118,8 +118,10 @@ if [ -x "$cache/kexec/root/sbin/kexec" ]; then
 fi
 
 # kernel modules: the lab's list plus everything modules.dep says they need
-want="virtio_pci virtio_blk virtio_net virtio_console dm-mod brd loop ext4 \
-      crc32c_generic pvpanic-mmio pvpanic-pci"
+# (order matters: busybox modprobe loads them in this order; ext4 needs
+# crc32c_generic loaded first)
+want="virtio_pci virtio_blk virtio_net virtio_console dm-mod brd loop \
+      crc32c_generic ext4 pvpanic-mmio pvpanic-pci"
 for m in $want; do
     line=$(grep -E "/$m\.ko(\.xz|\.zst|\.gz)?:" "$kmods/modules.dep" || true)
     [ -n "$line" ] || { echo "mkinitramfs: warning: module $m not found" >&2; continue; }

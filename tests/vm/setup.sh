@@ -60,7 +60,7 @@ apt_install() {
 # 1. host tools (qemu-system-common, pulled in by qemu-system-x86, carries
 #    qemu-storage-daemon for the vhost-user-blk scenario)
 apt_install qemu-system-x86 qemu-utils busybox-static cpio gzip dmsetup \
-    gcc make kmod libc6-dev python3 ca-certificates
+    e2fsprogs gcc make kmod libc6-dev python3 ca-certificates
 
 # 2. the kernel: resolve KVER from the metapackage's dependency
 if [ -n "${VIGIL_LAB_KVER:-}" ]; then
