@@ -1230,9 +1230,31 @@ def sc_vhost_user_blk(lab):
     os.kill(daemon.pid, signal.SIGCONT)
     vm.waitfor("[ $(awk '{print $1+$2}' /sys/block/%s/inflight) = 0 ] && ! pidof dd" % dev, 30)
     vm.expect("blk_resumed", {"device.name": dev}, 30, ev1)
-    vm.close()
+    # SIGKILL, with the reboot rule: vigil must reboot the guest although its
+    # disk is dead (forced mode: sync with a deadline, then reboot(2))
+    if not (vm.has("reboot") and vm.has("blkstall")):
+        lab.inactive.add("reboot on backend loss (no reboot/blkstall plugin)")
+        vm.close()
+        daemon.kill()
+        daemon.wait()
+        qlog.close()
+        return
+    vm.sh("cp /etc/vigil/lab/vhost_reboot.conf /etc/vigil/conf.d/60-lab-vhost_reboot.conf "
+          "&& kill -HUP $(pidof vigild)")
+    vm.waitfor("vigilctl status --json | grep -q lab-backend-lost", 20)
+    ev2 = vm.ev_mark()
     daemon.kill()
     daemon.wait()
+    t0 = time.monotonic()
+    vm.sh_bg("dd if=/dev/zero of=/dev/%s bs=4k count=64 conv=fsync" % dev)
+    vm.expect("vhost_backend_lost", {}, 60, ev2)
+    rc = vm.wait_exit(90)
+    dt = time.monotonic() - t0
+    if rc != 0 or vm.shutdown_reason() != "guest-reset":
+        raise Fail("after the backend's SIGKILL: QEMU rc %s, reason %s; expected a reboot by vigil "
+                   "(rc 0, guest-reset)" % (rc, vm.shutdown_reason()))
+    lab.note("vhost_user_blk: vigil rebooted the guest %.1fs after the backend was killed" % dt)
+    vm.close()
     qlog.close()
 
 
