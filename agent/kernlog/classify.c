@@ -848,6 +848,11 @@ again:
 			return mce(t, n, h);
 		break;
 	case 'X':
+		if (PFX(t, n, "XFS: ") && ANY(t, n, "Internal error", "Corruption", "I/O error", "Shutting down")) {
+			/* ≤2.6.3x without the device: "XFS: Internal error XFS_WANT_CORRUPTED_RETURN at line …" */
+			bool down = FIND(t, n, "Shutting down") != NULL;
+			return fs_error(t, n, h, down ? "xfs_shutdown" : "xfs_error", down ? VIGIL_SEV_CRITICAL : VIGIL_SEV_WARNING);
+		}
 		if (PFX(t, n, "XFS (")) {
 			if (ANY(t, n, "Shutting down filesystem", "shutting down filesystem"))
 				return fs_error(t, n, h, "xfs_shutdown", VIGIL_SEV_CRITICAL);

@@ -604,6 +604,11 @@ int kl_parse_line(const char *buf, size_t len, struct kl_line *l)
 	if (*p >= 'a' && *p <= 'u' && end - p > 8 && parse_dmesg_x(p, end, l))
 		return 0;
 
+	/* "kernel: msg": syslog/journal excerpts quoted without stamp and host
+	 * (journalctl -o cat of several units, grep output, bug reports) */
+	if (*p == 'k' && end - p > 8 && memcmp(p, "kernel: ", 8) == 0)
+		return kl_parse_line(p + 8, (size_t)(end - p - 8), l);
+
 	if ((unsigned char)*p >= 0x80 || (*p >= 'a' && *p <= 'z') || (*p >= 'T' && *p <= 'Z')) {
 		/* syslog stamp with a month name of another locale */
 		const char *q = kl_syslog_stamp_end(p, end);
