@@ -1144,11 +1144,18 @@ bool kl_parse_frame(const char *t, size_t n, struct kl_frame *f)
 		return false;
 	if (kl_parse_symbol(s, (size_t)(end - s), f))
 		return true;
-	/* arm32 ≥6.x: " sym from caller+0x20/0xac" */
+	/* arm32 ≥6.x: " sym from caller+0x20/0xac"; decode_stacktrace.sh output
+	 * "sym (fs/file.c:123)" (offsets replaced by the source line) */
 	const char *b = s;
 	while (s < end && sym_char(*s))
 		s++;
-	if (end - s > 6 && memcmp(s, " from ", 6) == 0) {
+	bool decoded = false;
+	if (end - s > 4 && s[0] == ' ' && s[1] == '(') {
+		const char *rp = memchr(s + 2, ')', (size_t)(end - s - 2));
+		const char *c = rp ? memchr(s + 2, ':', (size_t)(rp - s - 2)) : NULL;
+		decoded = c && c + 1 < rp && is_digit(c[1]);
+	}
+	if (decoded || (end - s > 6 && memcmp(s, " from ", 6) == 0)) {
 		bool rel = f->reliable;
 		memset(f, 0, sizeof(*f));
 		f->reliable = rel;
