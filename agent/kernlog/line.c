@@ -81,16 +81,20 @@ static const char *parse_dmesg_ts(const char *p, const char *end, int64_t *ret_t
 	uint64_t sec = 0, frac = 0;
 	while (s < end && *s == ' ')
 		s++;
-	if (!parse_u64(&s, end, &sec))
-		return NULL;
-	if (s >= end || *s != '.')
+	/* plain digit loops (this runs for every line of a saved log) */
+	const char *d = s;
+	const char *lim = end - s > 19 ? s + 19 : end;
+	for (; s < lim && is_digit(*s); s++)
+		sec = sec * 10 + (uint64_t)(*s - '0');
+	if (s == d || s >= end || *s != '.')
 		return NULL;
 	s++;
 	const char *f = s;
-	if (!parse_u64(&s, end, &frac))
-		return NULL;
+	lim = end - s > 10 ? s + 10 : end;
+	for (; s < lim && is_digit(*s); s++)
+		frac = frac * 10 + (uint64_t)(*s - '0');
 	size_t nd = (size_t)(s - f);
-	if (s >= end || *s != ']' || nd > 9)
+	if (nd == 0 || s >= end || *s != ']' || nd > 9)
 		return NULL;
 	for (; nd < 6; nd++)
 		frac *= 10;
@@ -105,17 +109,20 @@ static const char *parse_dmesg_ts(const char *p, const char *end, int64_t *ret_t
 	return s;
 }
 
-static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-				     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-
 static bool is_month(const char *p, const char *end)
 {
 	if (end - p < 3)
 		return false;
-	for (size_t i = 0; i < 12; i++)
-		if (memcmp(p, months[i], 3) == 0)
-			return true;
-	return false;
+#define M3(a, b, c) ((uint32_t)(a) << 16 | (uint32_t)(b) << 8 | (uint32_t)(c))
+	switch (M3((uint8_t)p[0], (uint8_t)p[1], (uint8_t)p[2])) {
+	case M3('J', 'a', 'n'): case M3('F', 'e', 'b'): case M3('M', 'a', 'r'): case M3('A', 'p', 'r'):
+	case M3('M', 'a', 'y'): case M3('J', 'u', 'n'): case M3('J', 'u', 'l'): case M3('A', 'u', 'g'):
+	case M3('S', 'e', 'p'): case M3('O', 'c', 't'): case M3('N', 'o', 'v'): case M3('D', 'e', 'c'):
+		return true;
+	default:
+		return false;
+	}
+#undef M3
 }
 
 /* A month name in another locale (journalctl and rsyslog print %b of the

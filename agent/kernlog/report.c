@@ -1183,7 +1183,18 @@ int kl_scanner_feed_text(struct kl_scanner *s, const char *buf, size_t len)
 	if (len > 40 && buf[0] >= 'A' && buf[0] <= 'S' && kl_syslog_stamp_end(buf, buf + len)) {
 		const char *end = buf + len, *seg = buf, *p = buf + 16;
 		while (p < end) {
-			const char *kw = memmem(p, (size_t)(end - p), " kernel: ", 9);
+			/* " kernel: " found by its colon: colons are rarer than any
+			 * letter and memchr() is much cheaper than memmem() here */
+			const char *kw = NULL;
+			for (const char *c = p; c < end; c++) {
+				c = memchr(c, ':', (size_t)(end - c));
+				if (!c)
+					break;
+				if (c - p >= 7 && end - c >= 2 && c[1] == ' ' && memcmp(c - 7, " kernel", 7) == 0) {
+					kw = c - 7;
+					break;
+				}
+			}
 			if (!kw)
 				break;
 			/* back over the host and the 15-char stamp (+ optional fraction not supported here) */
