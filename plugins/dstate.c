@@ -498,7 +498,9 @@ static void dstate_report(void *userdata, const struct dstate_group *g, bool act
 	(void)vigil_event_set_int(ev, "tid", g->rep_tid);
 	(void)vigil_event_set_str(ev, "wchan", g->wchan);
 	(void)vigil_event_set_int(ev, "duration_s", (int64_t)secs);
-	(void)vigil_event_set_int(ev, "count", active ? g->count : g->total);
+	/* the event's count is the number of tasks it stands for */
+	vigil_event_set_count(ev, active ? g->count : g->total);
+	(void)vigil_event_set_int(ev, "tasks", active ? g->count : g->total);
 	(void)vigil_event_set_int(ev, "peak", g->peak);
 	if (active) {
 		json_object *tids = json_object_new_array();
@@ -595,7 +597,7 @@ static int dstate_sample(struct dstate *d, uint64_t now)
 			dstate_sample_task(d, d->proc_fd, de->d_name, pid, now);
 			continue;
 		}
-		char path[32];
+		char path[sizeof(de->d_name) + 8];
 		snprintf(path, sizeof(path), "%s/task", de->d_name);
 		_cleanup_close_ int tfd = openat(d->proc_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (tfd < 0)

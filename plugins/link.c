@@ -109,7 +109,8 @@ struct link_entry {
 	bool watched, ephemeral;
 	bool up;            /* admin up, carrier, operstate not down */
 	bool down_reported; /* link_down sent: condition active */
-	uint64_t down_since;    /* pending down (debounce running); 0 = none */
+	bool down_pending;      /* debounce running since down_since */
+	uint64_t down_since;
 	uint64_t down_at;       /* when the reported down started */
 	uint64_t flap_next;     /* earliest next link_flapping */
 	unsigned flaps_pending; /* flaps not reported yet */
@@ -334,8 +335,10 @@ static void link_emit(struct link_mon *l, const struct link_entry *e, const char
 	(void)vigil_event_set_json(ev, "link", link_to_json(l, e));
 	if (streq(kind, "link_down"))
 		(void)vigil_event_set_str(ev, "reason", link_down_reason(e));
-	if (streq(kind, "link_flapping"))
-		(void)vigil_event_set_int(ev, "count", e->flaps_pending);
+	if (streq(kind, "link_flapping")) {
+		vigil_event_set_count(ev, e->flaps_pending);
+		(void)vigil_event_set_int(ev, "flaps", e->flaps_pending);
+	}
 	if (duration_s >= 0)
 		(void)vigil_event_set_int(ev, "duration_s", duration_s);
 	l->events++;
@@ -400,8 +403,8 @@ static void link_flap_flush(struct link_mon *l, struct link_entry *e, uint64_t n
 static void link_report_down(struct link_mon *l, struct link_entry *e, uint64_t now)
 {
 	e->down_reported = true;
-	e->down_at = e->down_since ? e->down_since : now;
-	e->down_since = 0;
+	e->down_at = e->down_pending ? e->down_since : now;
+	e->down_pending = false;
 	e->downs++;
 	link_emit(l, e, "link_down", VIGIL_SEV_WARNING, true, -1, "link %s (%s) down: %s", e->name, link_label(e),
 		  link_down_reason(e));
@@ -415,6 +418,7 @@ static void link_evaluate(struct link_mon *l, struct link_entry *e, bool was_up,
 	if (was_up && !e->up) {
 		if (!(e->flags & IFF_UP) && !l->report_admin_down)
 			return;
+		e->down_pending = true;
 		e->down_since = now;
 		if (l->debounce == 0)
 			link_report_down(l, e, now);
@@ -425,14 +429,14 @@ static void link_evaluate(struct link_mon *l, struct link_entry *e, bool was_up,
 			e->ups++;
 			link_emit(l, e, "link_up", VIGIL_SEV_INFO, false, (int64_t)secs, "link %s (%s) up again after %" PRIu64 "s",
 				  e->name, link_label(e), secs);
-		} else if (e->down_since) {
-			e->down_since = 0;
+		} else if (e->down_pending) {
+			e->down_pending = false;
 			e->flaps++;
 			e->flaps_pending++;
 			link_flap_flush(l, e, now);
 		}
-	} else if (!e->up && e->down_since && !(e->flags & IFF_UP) && !l->report_admin_down) {
-		e->down_since = 0; /* went on to admin down: the operator's doing */
+	} else if (!e->up && e->down_pending && !(e->flags & IFF_UP) && !l->report_admin_down) {
+		e->down_pending = false; /* went on to admin down: the operator's doing */
 	}
 }
 
@@ -441,7 +445,7 @@ static void link_tick(struct link_mon *l, uint64_t now)
 {
 	for (size_t i = 0; i < l->n_links; i++) {
 		struct link_entry *e = &l->links[i];
-		if (e->down_since && !e->up && now >= e->down_since + l->debounce)
+		if (e->down_pending && !e->up && now >= e->down_since + l->debounce)
 			link_report_down(l, e, now);
 		link_flap_flush(l, e, now);
 	}
@@ -453,7 +457,7 @@ static uint64_t link_next_deadline(const struct link_mon *l)
 	uint64_t next = UINT64_MAX;
 	for (size_t i = 0; i < l->n_links; i++) {
 		const struct link_entry *e = &l->links[i];
-		if (e->down_since && e->down_since + l->debounce < next)
+		if (e->down_pending && e->down_since + l->debounce < next)
 			next = e->down_since + l->debounce;
 		if (e->flaps_pending && e->flap_next < next)
 			next = e->flap_next;
@@ -482,7 +486,8 @@ static void link_remove_at(struct link_mon *l, size_t pos, uint64_t now)
 
 	if (e->watched) {
 		l->removed++;
-		if (!e->ephemeral || link_churn_allow(l, now, false))
+		/* an active condition is always cleared, whatever the budget */
+		if (!e->ephemeral || e->down_reported || link_churn_allow(l, now, false))
 			link_emit(l, e, "link_removed", e->kind[0] ? VIGIL_SEV_INFO : VIGIL_SEV_WARNING, false, -1,
 				  "link %s (%s) removed", e->name, link_label(e));
 	}
@@ -553,7 +558,7 @@ static int link_handle(struct link_mon *l, struct rtnl_link *obj, bool deleted, 
 	if (watched != e->watched) {
 		e->watched = watched;
 		if (!watched)
-			e->down_since = 0;
+			e->down_pending = false;
 	}
 	e->ephemeral = link_glob_any(l->ephemeral_kinds, e->kind[0] ? e->kind : "none");
 
@@ -780,7 +785,7 @@ static int link_configure(struct link_mon *l, const struct vigil_section *sec)
 		e->watched = link_is_watched(l, e);
 		e->ephemeral = link_glob_any(l->ephemeral_kinds, e->kind[0] ? e->kind : "none");
 		if (!e->watched)
-			e->down_since = 0;
+			e->down_pending = false;
 	}
 	return 0;
 }
@@ -847,7 +852,7 @@ static int link_status(struct vigil_ctx *ctx, void *data, json_object *out)
 		json_object *o = link_to_json(l, e);
 		json_object_object_add(o, "up", json_object_new_boolean(e->up));
 		json_object_object_add(o, "down_reported", json_object_new_boolean(e->down_reported));
-		json_object_object_add(o, "down_pending", json_object_new_boolean(e->down_since != 0));
+		json_object_object_add(o, "down_pending", json_object_new_boolean(e->down_pending));
 		json_object_object_add(o, "downs", json_object_new_int64((int64_t)e->downs));
 		json_object_object_add(o, "ups", json_object_new_int64((int64_t)e->ups));
 		json_object_object_add(o, "flaps", json_object_new_int64((int64_t)e->flaps));
