@@ -121,6 +121,7 @@ struct link_entry {
 struct link_mon {
 	struct vigil_ctx *ctx;
 	struct nl_sock *ev_sk, *sync_sk;
+	struct nl_cb *cb; /* the event socket's callbacks (a reference) */
 	sd_event_source *io, *timer;
 	int ethtool_fd;
 
@@ -651,7 +652,7 @@ static int link_on_io(sd_event_source *s, int fd, uint32_t revents, void *userda
 	struct link_mon *l = userdata;
 
 	for (int i = 0; i < LINK_RECV_BATCH; i++) {
-		int r = nl_recvmsgs_report(l->ev_sk, NULL);
+		int r = nl_recvmsgs_report(l->ev_sk, l->cb);
 		if (r == 0)
 			break; /* drained (EAGAIN) */
 		if (r > 0)
@@ -696,6 +697,9 @@ static int link_open_sockets(struct link_mon *l)
 	r = link_nlerr(nl_socket_modify_cb(l->ev_sk, NL_CB_VALID, NL_CB_CUSTOM, link_on_valid, l));
 	if (r < 0)
 		return r;
+	l->cb = nl_socket_get_cb(l->ev_sk);
+	if (!l->cb)
+		return -ENOMEM;
 	r = link_nlerr(nl_connect(l->ev_sk, NETLINK_ROUTE));
 	if (r < 0)
 		return vigil_log_errno(l->ctx, LOG_ERR, r, "cannot open the rtnetlink socket");
@@ -728,6 +732,8 @@ static void link_mon_free(struct link_mon *l)
 		return;
 	sd_event_source_disable_unref(l->io);
 	sd_event_source_disable_unref(l->timer);
+	if (l->cb)
+		nl_cb_put(l->cb);
 	if (l->ev_sk)
 		nl_socket_free(l->ev_sk);
 	if (l->sync_sk)
