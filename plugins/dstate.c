@@ -625,7 +625,10 @@ static int dstate_on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	int r = dstate_sample(d, vigil_now(d->ctx, CLOCK_MONOTONIC));
 	if (r < 0)
 		vigil_log_errno(d->ctx, LOG_WARNING, r, "sampling %s failed, ignoring", d->proc_root);
+	/* a time source is one-shot: set the next expiry and enable it again */
 	r = sd_event_source_set_time_relative(s, d->interval);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
 	if (r < 0)
 		return vigil_log_errno(d->ctx, LOG_ERR, r, "rearming the sample timer failed");
 	return 0;
@@ -746,8 +749,10 @@ static int dstate_reload(struct vigil_ctx *ctx, void *data, const struct vigil_s
 	int r = dstate_configure(d, sec);
 	if (r < 0)
 		return r;
-	if (d->timer)
+	if (d->timer) {
 		(void)sd_event_source_set_time_relative(d->timer, d->interval);
+		(void)sd_event_source_set_enabled(d->timer, SD_EVENT_ONESHOT);
+	}
 	return 0;
 }
 
