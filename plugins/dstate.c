@@ -385,12 +385,23 @@ struct dstate {
 	char **ignore; /* comm globs (owned copies) */
 	size_t n_ignore;
 
+	unsigned slice;
+	sd_event_source *slicer; /* defer source running one slice of a scan */
+
 	struct dstate_tracker tr;
 	uint8_t *dents, *task_dents; /* getdents64 buffers, allocated once */
+	/* the scan in progress */
+	bool scanning;
+	uint64_t sample_now;
+	size_t dpos, dlen, tpos, tlen;
+	int task_fd;
+	pid_t task_pid;
+	uint64_t slice_usec, slice_cpu_usec, max_slice_usec;
 
 	/* counters */
 	uint64_t samples, raised, cleared, read_errors, emit_errors;
 	uint64_t last_tasks, last_dstate, last_usec, max_usec, total_usec;
+	uint64_t last_cpu_usec, total_cpu_usec; /* the loop thread's CPU time */
 };
 
 static const struct vigil_config_key dstate_keys[] = {
@@ -403,6 +414,8 @@ static const struct vigil_config_key dstate_keys[] = {
 	{"proc_root", VIGIL_CFG_PATH, "/proc", 0, 0, NULL, NULL, "procfs mount to sample (tests)"},
 	{"ignore_comm", VIGIL_CFG_LIST, NULL, 0, 0, NULL, NULL, "comm globs never reported"},
 	{"stack_lines", VIGIL_CFG_INT, "32", 0, 64, NULL, NULL, "kernel stack frames attached to task_stuck (0 = none)"},
+	{"slice", VIGIL_CFG_INT, "256", 16, 1 << 20, NULL, NULL,
+	 "tasks read per loop iteration; a sample yields to other work between slices"},
 	{"max_tracked", VIGIL_CFG_INT, "4096", 16, 1 << 20, NULL, NULL, "D-state tasks tracked at most (more are counted)"},
 	{},
 };
@@ -534,17 +547,30 @@ static void dstate_sample_task(struct dstate *d, int dirfd, const char *name, pi
 	bool has_pcount = false;
 	ssize_t n;
 
-	snprintf(path, sizeof(path), "%s/stat", name);
+	size_t nl = strnlen(name, 16);
+	const char *close;
+
+	if (nl >= 16)
+		return;
+	memcpy(path, name, nl);
+	memcpy(path + nl, "/stat", sizeof("/stat"));
 	n = dstate_read_at(dirfd, path, buf, sizeof(buf));
 	if (n == -ENOENT || n == -ESRCH)
 		return; /* exited under us */
-	if (n <= 0 || dstate_parse_stat(buf, (size_t)n, &st) < 0) {
+	/* Fast path for the thousands of tasks not in D: the state follows the
+	 * last ')'. Only a D candidate gets the full, validating parse. */
+	close = n > 0 ? memrchr(buf, ')', (size_t)n) : NULL;
+	if (!close || buf + n - close < 3) {
 		d->read_errors++;
 		return;
 	}
 	d->last_tasks++;
-	if (st.state != 'D')
+	if (close[2] != 'D')
 		return;
+	if (dstate_parse_stat(buf, (size_t)n, &st) < 0) {
+		d->read_errors++;
+		return;
+	}
 	d->last_dstate++;
 	if (dstate_ignored(d, st.comm))
 		return;
@@ -560,12 +586,6 @@ static void dstate_sample_task(struct dstate *d, int dirfd, const char *name, pi
 				     pcount, now);
 }
 
-/* Iterate the numeric entries of a directory with getdents64 into buf. */
-#define DSTATE_FOREACH_DENT(fd, buf, n, de)                                                               \
-	for (ssize_t n = getdents64(fd, buf, DSTATE_DENTS_BUF); n > 0; n = getdents64(fd, buf, DSTATE_DENTS_BUF)) \
-		for (struct dirent64 *de = (struct dirent64 *)(buf); (uint8_t *)de < (buf) + n;               \
-		     de = (struct dirent64 *)((uint8_t *)de + de->d_reclen))
-
 static pid_t dstate_pid_of(const char *s)
 {
 	long v = 0;
@@ -579,50 +599,146 @@ static pid_t dstate_pid_of(const char *s)
 	return (pid_t)v;
 }
 
-static int dstate_sample(struct dstate *d, uint64_t now)
+/* Next numeric entry of a directory read with getdents64 into buf; *pos and
+ * *len keep the place across calls (and across loop iterations). NULL at
+ * the end or on error. */
+static const char *dstate_next_dent(int fd, uint8_t *buf, size_t *pos, size_t *len, pid_t *ret_pid)
 {
-	struct timespec t0, t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	d->last_tasks = d->last_dstate = 0;
-	dstate_tracker_begin(&d->tr);
-	if (lseek(d->proc_fd, 0, SEEK_SET) < 0)
-		return negative_errno();
-	DSTATE_FOREACH_DENT(d->proc_fd, d->dents, n, de)
-	{
-		pid_t pid = dstate_pid_of(de->d_name);
-		if (pid <= 0)
-			continue;
-		if (!d->threads) {
-			dstate_sample_task(d, d->proc_fd, de->d_name, pid, now);
-			continue;
+	for (;;) {
+		if (*pos >= *len) {
+			ssize_t n = getdents64(fd, buf, DSTATE_DENTS_BUF);
+			if (n <= 0)
+				return NULL;
+			*pos = 0;
+			*len = (size_t)n;
 		}
-		char path[sizeof(de->d_name) + 8];
-		snprintf(path, sizeof(path), "%s/task", de->d_name);
-		_cleanup_close_ int tfd = openat(d->proc_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (tfd < 0)
-			continue;
-		DSTATE_FOREACH_DENT(tfd, d->task_dents, m, te)
-		{
-			if (dstate_pid_of(te->d_name) > 0)
-				dstate_sample_task(d, tfd, te->d_name, pid, now);
+		struct dirent64 *de = (struct dirent64 *)(buf + *pos);
+		*pos += de->d_reclen;
+		pid_t pid = dstate_pid_of(de->d_name);
+		if (pid > 0) {
+			*ret_pid = pid;
+			return de->d_name;
 		}
 	}
-	int r = dstate_tracker_end(&d->tr, now, d->threshold, dstate_resolve, dstate_report, d);
+}
+
+static uint64_t dstate_elapsed_usec(const struct timespec *a, const struct timespec *b)
+{
+	int64_t ns = (int64_t)(b->tv_sec - a->tv_sec) * 1000000000 + (b->tv_nsec - a->tv_nsec);
+	return ns > 0 ? (uint64_t)ns / 1000 : 0;
+}
+
+/* Start a sample at `now`: every task seen in this sample counts as seen at
+ * that time, however many slices the scan takes. */
+static int dstate_sample_begin(struct dstate *d, uint64_t now)
+{
+	d->last_tasks = d->last_dstate = 0;
+	d->sample_now = now;
+	d->slice_cpu_usec = d->slice_usec = 0;
+	dstate_tracker_begin(&d->tr);
+	d->dpos = d->dlen = 0;
+	if (d->task_fd >= 0)
+		d->task_fd = (close(d->task_fd), -1);
+	if (lseek(d->proc_fd, 0, SEEK_SET) < 0)
+		return negative_errno();
+	d->scanning = true;
+	return 0;
+}
+
+/* Scan up to `budget` tasks. Returns 1 when the sample is complete (and
+ * reported), 0 when more remains, <0 on error. */
+static int dstate_sample_step(struct dstate *d, unsigned budget)
+{
+	struct timespec t0, t1, c0, c1;
+	unsigned done = 0;
+	int r = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+	while (done < budget) {
+		const char *name;
+		pid_t tid;
+
+		if (d->task_fd >= 0) {
+			name = dstate_next_dent(d->task_fd, d->task_dents, &d->tpos, &d->tlen, &tid);
+			if (name) {
+				dstate_sample_task(d, d->task_fd, name, d->task_pid, d->sample_now);
+				done++;
+				continue;
+			}
+			d->task_fd = (close(d->task_fd), -1);
+		}
+		pid_t pid;
+		name = dstate_next_dent(d->proc_fd, d->dents, &d->dpos, &d->dlen, &pid);
+		if (!name)
+			break;
+		if (!d->threads) {
+			dstate_sample_task(d, d->proc_fd, name, pid, d->sample_now);
+			done++;
+			continue;
+		}
+		char path[32];
+		snprintf(path, sizeof(path), "%.16s/task", name);
+		d->task_fd = openat(d->proc_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		d->task_pid = pid;
+		d->tpos = d->tlen = 0;
+	}
+	bool complete = done < budget;
+	if (complete) {
+		r = dstate_tracker_end(&d->tr, d->sample_now, d->threshold, dstate_resolve, dstate_report, d);
+		d->scanning = false;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	uint64_t us = (uint64_t)(t1.tv_sec - t0.tv_sec) * USEC_PER_SEC + (uint64_t)(t1.tv_nsec - t0.tv_nsec) / 1000;
-	d->samples++;
-	d->last_usec = us;
-	d->total_usec += us;
-	if (us > d->max_usec)
-		d->max_usec = us;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+	uint64_t us = dstate_elapsed_usec(&t0, &t1);
+	d->slice_usec += us;
+	d->slice_cpu_usec += dstate_elapsed_usec(&c0, &c1);
+	if (us > d->max_slice_usec)
+		d->max_slice_usec = us;
+	if (complete) {
+		d->samples++;
+		d->last_usec = d->slice_usec;
+		d->total_usec += d->slice_usec;
+		if (d->slice_usec > d->max_usec)
+			d->max_usec = d->slice_usec;
+		d->last_cpu_usec = d->slice_cpu_usec;
+		d->total_cpu_usec += d->slice_cpu_usec;
+	}
+	return r < 0 ? r : complete;
+}
+
+/* A whole sample at once (the unit tests drive the sampler with it). */
+_unused_ static int dstate_sample(struct dstate *d, uint64_t now)
+{
+	int r = dstate_sample_begin(d, now);
+	while (r >= 0 && (r = dstate_sample_step(d, UINT_MAX)) == 0)
+		;
 	return r < 0 ? r : 0;
+}
+
+static int dstate_on_slice(sd_event_source *s, void *userdata)
+{
+	struct dstate *d = userdata;
+	int r = dstate_sample_step(d, d->slice);
+	if (r < 0)
+		vigil_log_errno(d->ctx, LOG_WARNING, r, "sampling %s failed, ignoring", d->proc_root);
+	if (r == 0)
+		return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT); /* more to do, after other work */
+	return 0;
 }
 
 static int dstate_on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct dstate *d = userdata;
-	int r = dstate_sample(d, vigil_now(d->ctx, CLOCK_MONOTONIC));
+	int r = 0;
+
+	/* A scan runs in slices of `slice` tasks, one per loop iteration at
+	 * idle priority, so thousands of tasks never hold the loop for long. A
+	 * sample still running when the next is due simply delays it. */
+	if (!d->scanning)
+		r = dstate_sample_begin(d, vigil_now(d->ctx, CLOCK_MONOTONIC));
+	if (r >= 0)
+		r = sd_event_source_set_enabled(d->slicer, SD_EVENT_ONESHOT);
 	if (r < 0)
 		vigil_log_errno(d->ctx, LOG_WARNING, r, "sampling %s failed, ignoring", d->proc_root);
 	/* a time source is one-shot: set the next expiry and enable it again */
@@ -639,6 +755,9 @@ static void dstate_free(struct dstate *d)
 	if (!d)
 		return;
 	sd_event_source_disable_unref(d->timer);
+	sd_event_source_disable_unref(d->slicer);
+	if (d->task_fd >= 0)
+		close(d->task_fd);
 	if (d->proc_fd >= 0)
 		close(d->proc_fd);
 	for (size_t i = 0; i < d->n_ignore; i++)
@@ -696,6 +815,10 @@ static int dstate_configure(struct dstate *d, const struct vigil_section *sec)
 	free(d->ignore);
 	d->ignore = ignore;
 	d->n_ignore = n;
+	/* a scan in progress is abandoned: its directory fds are about to go */
+	d->scanning = false;
+	if (d->task_fd >= 0)
+		d->task_fd = (close(d->task_fd), -1);
 	if (d->proc_fd >= 0)
 		close(d->proc_fd);
 	d->proc_fd = TAKE_FD(fd);
@@ -711,6 +834,7 @@ static int dstate_configure(struct dstate *d, const struct vigil_section *sec)
 	d->threshold = vigil_cfg_duration(sec, "threshold");
 	d->stack_lines = (unsigned)vigil_cfg_int(sec, "stack_lines");
 	d->tr.max_tasks = (size_t)vigil_cfg_int(sec, "max_tracked");
+	d->slice = (unsigned)vigil_cfg_int(sec, "slice");
 	return 0;
 }
 
@@ -723,6 +847,7 @@ static int dstate_init(struct vigil_ctx *ctx, const struct vigil_section *sec, v
 		return -ENOMEM;
 	d->ctx = ctx;
 	d->proc_fd = -1;
+	d->task_fd = -1;
 	d->dents = malloc(DSTATE_DENTS_BUF);
 	d->task_dents = malloc(DSTATE_DENTS_BUF);
 	if (!d->dents || !d->task_dents)
@@ -739,6 +864,12 @@ static int dstate_init(struct vigil_ctx *ctx, const struct vigil_section *sec, v
 	if (r < 0)
 		return vigil_log_errno(ctx, LOG_ERR, r, "cannot add the sample timer");
 	(void)sd_event_source_set_description(d->timer, "dstate-sample");
+	r = sd_event_add_defer(vigil_loop(ctx), &d->slicer, dstate_on_slice, d);
+	if (r < 0)
+		return vigil_log_errno(ctx, LOG_ERR, r, "cannot add the sample slicer");
+	(void)sd_event_source_set_enabled(d->slicer, SD_EVENT_OFF);
+	(void)sd_event_source_set_priority(d->slicer, SD_EVENT_PRIORITY_IDLE);
+	(void)sd_event_source_set_description(d->slicer, "dstate-slice");
 	*ret_data = TAKE_PTR(d);
 	return 0;
 }
@@ -779,6 +910,10 @@ static int dstate_status(struct vigil_ctx *ctx, void *data, json_object *out)
 	json_object_object_add(out, "sample_usec_max", json_object_new_int64((int64_t)d->max_usec));
 	json_object_object_add(out, "sample_usec_avg",
 			       json_object_new_int64(d->samples ? (int64_t)(d->total_usec / d->samples) : 0));
+	json_object_object_add(out, "slice_usec_max", json_object_new_int64((int64_t)d->max_slice_usec));
+	json_object_object_add(out, "sample_cpu_usec_last", json_object_new_int64((int64_t)d->last_cpu_usec));
+	json_object_object_add(out, "sample_cpu_usec_avg",
+			       json_object_new_int64(d->samples ? (int64_t)(d->total_cpu_usec / d->samples) : 0));
 	for (size_t i = 0; i < d->tr.n_groups; i++) {
 		const struct dstate_group *g = d->tr.groups[i];
 		json_object *o = json_object_new_object();

@@ -427,6 +427,8 @@ static struct dstate *fake_dstate(bool threads)
 	struct dstate *d = calloc(1, sizeof(*d));
 	assert_non_null(d);
 	d->proc_fd = open(proc_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	d->task_fd = -1;
+	d->slice = 2;
 	assert_true(d->proc_fd >= 0);
 	d->proc_root = strdup(proc_dir);
 	d->threshold = 30 * SEC;
@@ -474,7 +476,8 @@ static void sampler_leaders(void **state)
 	for (uint64_t t = 0; t < 30; t += 5)
 		assert_int_equal(dstate_sample(d, t * SEC), 0);
 	assert_int_equal(n_captured, 0);
-	assert_int_equal(d->last_tasks, 5); /* 1 77 78 90 200; 555 is unreadable */
+	assert_int_equal(d->last_tasks, 6); /* 1 77 78 90 200 555 */
+	assert_int_equal(d->read_errors, 6); /* 555 is truncated: an error each sample, never D */
 	assert_int_equal(d->last_dstate, 3);
 	assert_true(d->read_errors >= 1);
 	assert_int_equal(dstate_sample(d, 31 * SEC), 0);
@@ -530,8 +533,19 @@ static void sampler_threads(void **state)
 	stat_line(line, sizeof(line), 77, "dd", 'D', 1000);
 	put("77/stat", line);
 	put("77/task/77/stat", line);
-	for (uint64_t t = 0; t <= 30; t += 5)
-		assert_int_equal(dstate_sample(d, t * SEC), 0);
+	/* as the loop runs it: slices of 2 tasks */
+	for (uint64_t t = 0; t <= 30; t += 5) {
+		unsigned steps = 0;
+		int r;
+		assert_int_equal(dstate_sample_begin(d, t * SEC), 0);
+		while ((r = dstate_sample_step(d, 2)) == 0)
+			steps++;
+		assert_int_equal(r, 1);
+		assert_int_equal(steps, 3); /* 6 tasks: 3 full slices, the 4th finds the end */
+		assert_false(d->scanning);
+		if (t < 30)
+			assert_int_equal(n_captured, 0);
+	}
 	assert_int_equal(d->last_tasks, 6); /* the thread 201 is seen too */
 	bool thread_seen = false;
 	for (size_t i = 0; i < n_captured; i++)
