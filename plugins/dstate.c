@@ -400,6 +400,7 @@ struct dstate {
 
 	/* counters */
 	uint64_t samples, raised, cleared, read_errors, emit_errors;
+	uint64_t cur_tasks, cur_dstate; /* of the scan in progress */
 	uint64_t last_tasks, last_dstate, last_usec, max_usec, total_usec;
 	uint64_t last_cpu_usec, total_cpu_usec; /* the loop thread's CPU time */
 };
@@ -564,14 +565,14 @@ static void dstate_sample_task(struct dstate *d, int dirfd, const char *name, pi
 		d->read_errors++;
 		return;
 	}
-	d->last_tasks++;
+	d->cur_tasks++;
 	if (close[2] != 'D')
 		return;
 	if (dstate_parse_stat(buf, (size_t)n, &st) < 0) {
 		d->read_errors++;
 		return;
 	}
-	d->last_dstate++;
+	d->cur_dstate++;
 	if (dstate_ignored(d, st.comm))
 		return;
 	snprintf(path, sizeof(path), "%s/schedstat", name);
@@ -632,7 +633,7 @@ static uint64_t dstate_elapsed_usec(const struct timespec *a, const struct times
  * that time, however many slices the scan takes. */
 static int dstate_sample_begin(struct dstate *d, uint64_t now)
 {
-	d->last_tasks = d->last_dstate = 0;
+	d->cur_tasks = d->cur_dstate = 0;
 	d->sample_now = now;
 	d->slice_cpu_usec = d->slice_usec = 0;
 	dstate_tracker_begin(&d->tr);
@@ -697,6 +698,8 @@ static int dstate_sample_step(struct dstate *d, unsigned budget)
 		d->max_slice_usec = us;
 	if (complete) {
 		d->samples++;
+		d->last_tasks = d->cur_tasks;
+		d->last_dstate = d->cur_dstate;
 		d->last_usec = d->slice_usec;
 		d->total_usec += d->slice_usec;
 		if (d->slice_usec > d->max_usec)
