@@ -166,6 +166,7 @@ struct dstate_group {
 	unsigned total;    /* tasks that ever joined */
 	uint64_t since;    /* earliest start of D among its tasks */
 	pid_t rep_pid, rep_tid; /* the task that raised it */
+	uint64_t episode;       /* numbers raise/clear pairs (dedup keys) */
 	bool announced;
 	pid_t tids[DSTATE_TIDS_MAX];
 	unsigned n_tids;
@@ -188,6 +189,7 @@ struct dstate_tracker {
 	struct dstate_group **groups;
 	size_t n_groups, cap_groups;
 	uint32_t gen;
+	uint64_t episodes;
 	uint64_t untracked; /* D tasks not tracked because max_tasks was reached */
 };
 
@@ -362,6 +364,7 @@ static int dstate_tracker_end(struct dstate_tracker *tr, uint64_t now, uint64_t 
 			continue;
 		}
 		if (!g->announced) {
+			g->episode = ++tr->episodes;
 			report(userdata, g, true, now);
 			g->announced = true;
 			n++;
@@ -488,10 +491,12 @@ static void dstate_report(void *userdata, const struct dstate_group *g, bool act
 	struct dstate *d = userdata;
 	struct vigil_event *ev;
 	uint64_t secs = (now - g->since) / USEC_PER_SEC;
-	char cond[16 + DSTATE_COMM_MAX + DSTATE_WCHAN_MAX], key[sizeof(cond) + 8];
+	char cond[16 + DSTATE_COMM_MAX + DSTATE_WCHAN_MAX], key[sizeof(cond) + 32];
 
 	snprintf(cond, sizeof(cond), "task_stuck/%s/%s", g->comm, g->wchan);
-	snprintf(key, sizeof(key), "%s/%s", cond, active ? "active" : "cleared");
+	/* One episode (raise + clear) per key: the core's dedup window must not
+	 * fold a re-raise into an earlier one (see link.c). */
+	snprintf(key, sizeof(key), "%s/%s/%" PRIu64, cond, active ? "active" : "cleared", g->episode);
 	ev = vigil_event_new("task_stuck", active ? VIGIL_SEV_WARNING : VIGIL_SEV_INFO);
 	if (!ev) {
 		d->emit_errors++;

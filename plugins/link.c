@@ -326,7 +326,14 @@ static void link_emit(struct link_mon *l, const struct link_entry *e, const char
 	vsnprintf(summary, sizeof(summary), fmt, ap);
 	va_end(ap);
 	(void)vigil_event_set_summary(ev, "%s", summary);
-	snprintf(key, sizeof(key), "%s/%s", kind, e->name);
+	/* The core folds events with the same key within its dedup window.
+	 * Raising and clearing events carry the episode (the down count), so
+	 * down → up → down within the window is three events, and the alert
+	 * never shows "resolved" while the link is down again. */
+	if (active == 1 || (active == 0 && (streq(kind, "link_up") || e->down_reported)))
+		snprintf(key, sizeof(key), "%s/%s/%" PRIu64, kind, e->name, e->downs);
+	else
+		snprintf(key, sizeof(key), "%s/%s", kind, e->name);
 	(void)vigil_event_set_dedup_key(ev, key);
 	if (active >= 0) {
 		snprintf(cond, sizeof(cond), "link/%s", e->name);
