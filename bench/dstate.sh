@@ -5,7 +5,7 @@
 #  - wall time per sample (µs, the plugin's own measurement: average, max),
 #    for threads = no and threads = yes;
 #  - user-space instructions per sample (callgrind, --toggle-collect on
-#    dstate_sample_step; kernel work in the syscalls is not in this figure).
+#    the timer and slice callbacks; kernel work in the syscalls is not in this figure).
 # Prints figures; never fails on time. Usage: dstate.sh BUILD_DIR
 set -u
 B=${1:-${VIGIL_BUILD_DIR:-_build}}
@@ -93,7 +93,7 @@ if [ "${CALLGRIND:-yes}" = no ]; then
 elif command -v valgrind >/dev/null && command -v callgrind_annotate >/dev/null; then
 	for threads in no yes; do
 		run $threads 1s 12 valgrind --tool=callgrind --callgrind-out-file="$T/cg.out" \
-			--toggle-collect=dstate_sample_step -q
+			--toggle-collect=dstate_on_slice --toggle-collect=dstate_on_timer -q
 		read -r samples tasks avg max cpu slice <<<"$STATUS"
 		ir=$(callgrind_annotate "$T/cg.out" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }')
 		if [[ "$ir" =~ ^[0-9]+$ ]] && [ "${samples:-0}" -gt 0 ]; then
