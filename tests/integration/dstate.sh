@@ -110,7 +110,8 @@ threads = $2
 match = task_stuck
 actions = log
 EOF
-	"$B/vigild" -f -c "$T/$1/vigil.conf" --plugin-dir "$B/plugins/.libs" --state-dir "$T/$1/state" \
+	# VIGIL_TEST_WRAPPER="valgrind -q --leak-check=full" runs the daemon under a checker
+	${VIGIL_TEST_WRAPPER:-} "$B/vigild" -f -c "$T/$1/vigil.conf" --plugin-dir "$B/plugins/.libs" --state-dir "$T/$1/state" \
 		--control-socket "$T/$1/ctl" >"$T/$1/events.jsonl" 2>"$T/$1/log" &
 	PIDS+=($!)
 	for i in $(seq 1 50); do
@@ -131,9 +132,9 @@ def name(n):
 def write_loop(path):
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     while True:
-        os.write(fd, b"x" * 4096)
+        os.write(fd, b"x" * 512)
         os.fsync(fd)
-        time.sleep(0.05)
+        time.sleep(0.1)
 if sys.argv[1] == "thread":
     name("vigil-thr")
     def run():
@@ -205,4 +206,10 @@ check "writers resumed; dstate status has no stuck group" \
 	[ "$(size "${files[@]}")" -gt "$s1" -a "$(status "$T/a/ctl" 'len(s["stuck"])')" = 0 ]
 
 [ "$FAILED" = 0 ] || { echo "# logs:"; sed 's/^/# /' "$T"/a/log "$T"/a/events.jsonl "$T"/b/events.jsonl; }
+if [ -n "${VIGIL_TEST_WRAPPER:-}" ]; then # show what the checker found
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	wait "${PIDS[@]}" 2>/dev/null
+	PIDS=()
+	grep -h "==[0-9]*==" "$T"/*/log | sed 's/^/# /'
+fi
 exit 0

@@ -110,7 +110,8 @@ $2
 match = link_*
 actions = log
 EOF
-	ip netns exec "$NS" "$B/vigild" -f -c "$T/$1/vigil.conf" --plugin-dir "$B/plugins/.libs" \
+	# VIGIL_TEST_WRAPPER="valgrind -q --leak-check=full" runs the daemon under a checker
+	ip netns exec "$NS" ${VIGIL_TEST_WRAPPER:-} "$B/vigild" -f -c "$T/$1/vigil.conf" --plugin-dir "$B/plugins/.libs" \
 		--state-dir "$T/$1/state" --control-socket "$T/$1/ctl" >"$T/$1/events.jsonl" 2>"$T/$1/log" &
 	PIDS+=($!)
 	for i in $(seq 1 50); do
@@ -205,4 +206,10 @@ check "status counts the suppressed churn and no storm links remain" \
 	[ "$(status "$T/b/ctl" 's["churn_suppressed"] >= 200 and len([l for l in s["links"] if l["name"][:2] in ("st","sp")]) == 0')" = True ]
 
 [ "$FAILED" = 0 ] || { echo "# daemon a log:"; sed 's/^/# /' "$T/a/log" "$T/a/events.jsonl"; }
+if [ -n "${VIGIL_TEST_WRAPPER:-}" ]; then # show what the checker found
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	wait "${PIDS[@]}" 2>/dev/null
+	PIDS=()
+	grep -h "==[0-9]*==" "$T"/*/log | sed 's/^/# /'
+fi
 exit 0
