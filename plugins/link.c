@@ -518,8 +518,8 @@ static int link_handle(struct link_mon *l, struct rtnl_link *obj, bool deleted, 
 	bool was_up, created = false;
 	int32_t nsid;
 
-	if (rtnl_link_get_family(obj) == AF_BRIDGE || ifindex <= 0)
-		return 0; /* bridge port info, not a netdev state */
+	if (ifindex <= 0)
+		return 0;
 	l->messages++;
 	e = link_find(l, ifindex, &pos);
 	if (deleted) {
@@ -610,10 +610,27 @@ static void link_parse_obj(struct nl_object *obj, void *arg)
 		p->r = r;
 }
 
+/* RTNLGRP_LINK also carries AF_BRIDGE messages about bridge ports (their
+ * deletion from a bridge is an RTM_DELLINK of the port!). Judged on the raw
+ * header: libnl marks real bridge devices with the bridge family too. */
+static bool link_msg_is_bridge_port(struct nl_msg *msg)
+{
+	struct nlmsghdr *h = nlmsg_hdr(msg);
+	const struct ifinfomsg *ifi;
+
+	if (!nlmsg_valid_hdr(h, sizeof(*ifi)))
+		return true; /* not a link message we can read */
+	ifi = nlmsg_data(h);
+	return ifi->ifi_family == AF_BRIDGE;
+}
+
 static int link_on_valid(struct nl_msg *msg, void *arg)
 {
 	struct link_mon *l = arg;
 	struct link_parse_ctx p = {.l = l, .now = vigil_now(l->ctx, CLOCK_MONOTONIC)};
+
+	if (link_msg_is_bridge_port(msg))
+		return NL_OK;
 	int r = nl_msg_parse(msg, link_parse_obj, &p);
 
 	if (r < 0 || p.r < 0)

@@ -8,7 +8,7 @@
 set -u
 
 B=${VIGIL_BUILD_DIR:-$(cd "$(dirname "$0")/../.." && pwd)/_build}
-N=14
+N=15
 NS=vigil-test-$$
 PEER=vigil-test-$$-peer
 T=$(mktemp -d /tmp/vigil-link-test.XXXXXX)
@@ -166,6 +166,13 @@ sleep 0.3
 check "link_added for vt2 and vt3 (kind veth, driver veth)" \
 	[ "$(count "$E" 'e["kind"]=="link_added" and L["name"] in ("vt2","vt3") and L["kind"]=="veth" and L["driver"]=="veth"')" = 2 ]
 
+# a bridge port: master and slave kind come from IFLA_MASTER / IFLA_INFO_SLAVE_KIND
+ip -n "$NS" link add br-t type bridge
+ip -n "$NS" link set vt2 master br-t
+sleep 1
+check "bridge port: vt2 master br-t (slave_kind bridge); br-t kind bridge, driver bridge" \
+	[ "$(status "$T/a/ctl" 'sorted((l["name"], l["master"], l["slave_kind"], l["kind"], l["driver"]) for l in s["links"] if l["name"] in ("vt2", "br-t"))')" = "[('br-t', None, None, 'bridge', 'bridge'), ('vt2', 'br-t', 'bridge', 'veth', 'veth')]" ]
+
 # 7-8: delete the peer while pinging: vt0 goes with it
 ip netns exec "$NS" ping -q -i 0.01 -w 10 10.203.0.2 >"$T/ping.out" 2>&1 &
 PING=$!
@@ -179,8 +186,8 @@ check "no link_down for the deleted link (removal inside the debounce)" [ "$(cou
 kill "$PING" 2>/dev/null
 
 # 9: status after all that
-check "status: vt0 gone, vt2/vt3 watched, removed counted, no overrun" \
-	[ "$(status "$T/a/ctl" '",".join(sorted(l["name"] for l in s["links"])) + ":" + str(s["removed"] >= 1) + ":" + str(s["overruns"])')" = "vt2,vt3:True:0" ]
+check "status: vt0 gone, br-t/vt2/vt3 watched, removed counted, no overrun" \
+	[ "$(status "$T/a/ctl" '",".join(sorted(l["name"] for l in s["links"])) + ":" + str(s["removed"] >= 1) + ":" + str(s["overruns"])')" = "br-t,vt2,vt3:True:0" ]
 kill "${PIDS[0]}"
 
 # 10-13: a storm while the daemon is stopped, with a tiny receive buffer:

@@ -285,16 +285,17 @@ static void filters_and_admin_down(void **state)
 	link_tick(l, 30 * SEC);
 	assert_int_equal(count_kind("link_down"), 1);
 
-	/* bridge port info (AF_BRIDGE) is not a link state */
-	struct rtnl_link *o = rtnl_link_alloc();
-	rtnl_link_set_family(o, AF_BRIDGE);
-	rtnl_link_set_ifindex(o, 5);
-	rtnl_link_set_flags(o, 0);
-	uint64_t before = l->messages;
-	assert_int_equal(link_handle(l, o, true, false, 31 * SEC), 0);
-	assert_int_equal(l->messages, before);
-	assert_non_null(link_find(l, 5, NULL));
-	rtnl_link_put(o);
+	/* bridge port info (AF_BRIDGE) is not a link state, a bridge is */
+	struct ifinfomsg ifi = {.ifi_family = AF_BRIDGE, .ifi_index = 5};
+	struct nl_msg *m = nlmsg_alloc_simple(RTM_DELLINK, 0);
+	assert_int_equal(nlmsg_append(m, &ifi, sizeof(ifi), NLMSG_ALIGNTO), 0);
+	assert_true(link_msg_is_bridge_port(m));
+	nlmsg_free(m);
+	ifi.ifi_family = AF_UNSPEC;
+	m = nlmsg_alloc_simple(RTM_NEWLINK, 0);
+	assert_int_equal(nlmsg_append(m, &ifi, sizeof(ifi), NLMSG_ALIGNTO), 0);
+	assert_false(link_msg_is_bridge_port(m));
+	nlmsg_free(m);
 	captured_reset();
 	link_mon_free(l);
 }
