@@ -1126,47 +1126,35 @@ static json_object *counters_json(struct alert_inst *in)
 static int on_heartbeat(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct alert_inst *in = userdata;
-	const struct vigil_host *h = vigil_host(in->ctx);
-	json_object *ev = json_object_new_object(), *host = json_object_new_object();
 	struct alert_fmt_opts o = fmt_opts(in);
-	char t[40], id[SD_ID128_UUID_STRING_MAX];
-	sd_id128_t rid;
 
 	(void)sd_event_source_set_time(s, mono(in) + in->heartbeat);
-	if (!ev || !host || in->aux || sd_id128_randomize(&rid) < 0) {
-		json_object_put(ev);
-		json_object_put(host);
-		if (in->aux)
-			in->heartbeat_failures++;
+	if (in->aux) {
+		in->heartbeat_failures++;
 		return 0;
 	}
-	sd_id128_to_uuid_string(rid, id);
-	alert_rfc3339(o.now_usec, t);
-#define HS(k) json_object_object_add(host, #k, h && h->k ? json_object_new_string(h->k) : NULL)
-	HS(hostname);
-	HS(machine_id);
-	HS(boot_id);
-	HS(instance_id);
-	HS(kernel);
-#undef HS
-	json_object_object_add(ev, "id", json_object_new_string(id));
-	json_object_object_add(ev, "kind", json_object_new_string("agent_heartbeat"));
-	json_object_object_add(ev, "severity", json_object_new_string("info"));
-	json_object_object_add(ev, "time", json_object_new_string(t));
-	json_object_object_add(ev, "monotonic_usec", json_object_new_int64((int64_t)mono(in)));
-	json_object_object_add(ev, "source", json_object_new_string("alert"));
-	json_object_object_add(ev, "summary", json_object_new_string("vigil heartbeat"));
-	json_object_object_add(ev, "host", host);
-	json_object_object_add(ev, "known_issue", NULL);
-	json_object_object_add(ev, "partial", json_object_new_boolean(false));
-	json_object_object_add(ev, "count", json_object_new_int(1));
-	json_object_object_add(ev, "version", json_object_new_string(PACKAGE_VERSION));
-	json_object_object_add(ev, "uptime_s", json_object_new_int64((int64_t)((mono(in) - in->p->started) / USEC_PER_SEC)));
-	json_object_object_add(ev, "endpoint", json_object_new_string(in->name));
-	json_object_object_add(ev, "state", json_object_new_string(in->failing ? "retrying" : "ok"));
-	json_object_object_add(ev, "dropped_since_last", json_object_new_int64((int64_t)in->dropped_unreported));
-	json_object_object_add(ev, "counters", counters_json(in));
-	json_object_object_add(ev, "raw", json_object_new_array());
+	/* A heartbeat is an event like any other on the wire (the one encoder),
+	 * but it is not emitted: it goes to this endpoint only. */
+	struct vigil_event *hb = vigil_event_new("agent_heartbeat", VIGIL_SEV_INFO);
+	if (!hb || vigil_event_finalize(in->ctx, hb) < 0) {
+		vigil_event_unref(hb);
+		in->heartbeat_failures++;
+		return 0;
+	}
+	vigil_event_set_summary(hb, "vigil heartbeat");
+	vigil_event_set_str(hb, "version", PACKAGE_VERSION);
+	vigil_event_set_int(hb, "uptime_s", (int64_t)((mono(in) - in->p->started) / USEC_PER_SEC));
+	vigil_event_set_str(hb, "endpoint", in->name);
+	vigil_event_set_str(hb, "state", in->failing ? "retrying" : "ok");
+	vigil_event_set_int(hb, "dropped_since_last", (int64_t)in->dropped_unreported);
+	vigil_event_set_json(hb, "counters", counters_json(in));
+	vigil_event_set_json(hb, "agent", vigil_agent_summary(in->ctx));
+	json_object *ev = vigil_event_to_json(hb);
+	vigil_event_unref(hb);
+	if (!ev) {
+		in->heartbeat_failures++;
+		return 0;
+	}
 	/* Alertmanager: a "watchdog" alert that stays firing while beats come. */
 	o.hold_usec = 2 * in->heartbeat + 30 * USEC_PER_SEC;
 	struct alert_item it = {.event = ev};
