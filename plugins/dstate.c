@@ -12,8 +12,11 @@
  * Cost: one getdents64 pass over /proc into a buffer allocated at start, then
  * per task one openat() relative to the kept /proc dirfd, one pread() of the
  * stat line into a stack buffer and a close(); no allocation per sample in
- * the steady state. Only tasks in D cost more (schedstat, and wchan/stack
- * once they cross the threshold).
+ * the steady state. Tasks not in D are judged by the character after the
+ * last ')' alone; only D candidates are fully parsed and cost more
+ * (schedstat, and wchan/stack once they cross the threshold). The scan runs
+ * in slices of `slice` tasks on an idle-priority defer source, so a host
+ * with thousands of tasks never holds the loop for a whole sample.
  *
  * "Continuously in D" is checked with /proc/…/schedstat: its third field
  * counts the times the task ran on a CPU. A busy I/O worker that is in D at
