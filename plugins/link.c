@@ -165,7 +165,7 @@ static const struct vigil_config_key link_keys[] = {
 	 "window of the churn_burst limit"},
 	{"report_admin_down", VIGIL_CFG_BOOL, "yes", 0, 0, NULL, NULL,
 	 "a watched link set administratively down is link_down too"},
-	{"rcvbuf", VIGIL_CFG_SIZE, "1M", 4096, 256 * 1024 * 1024, NULL, NULL, "netlink receive buffer"},
+	{"rcvbuf", VIGIL_CFG_SIZE, "1M", 4096, 256 * 1024 * 1024, NULL, NULL, "netlink receive buffer (applied at start; SO_RCVBUFFORCE when privileged)"},
 	{},
 };
 
