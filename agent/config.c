@@ -701,6 +701,8 @@ int vigil_section_validate(struct vigil_section *s, const struct vigil_config_ke
 	return failed;
 }
 
+void vigil_section_bind(struct vigil_section *s, const struct vigil_config_key *keys) { s->keys = keys; }
+
 /* ---------------------------------------------------------------- getters */
 
 static struct entry *find_entry(const struct vigil_section *s, const char *key)

@@ -56,9 +56,11 @@ int vigil_read_line(int dirfd, const char *path, char **ret)
 
 char *vigil_strstrip(char *s)
 {
-	char *e;
-	while (isspace((unsigned char)*s))
-		memmove(s, s + 1, strlen(s));
+	char *b = s, *e;
+	while (isspace((unsigned char)*b))
+		b++;
+	if (b != s)
+		memmove(s, b, strlen(b) + 1);
 	e = s + strlen(s);
 	while (e > s && isspace((unsigned char)e[-1]))
 		*--e = 0;
@@ -69,9 +71,10 @@ void vigil_format_rfc3339(uint64_t usec, char buf[static 32])
 {
 	time_t t = (time_t)(usec / USEC_PER_SEC);
 	struct tm tm;
-	gmtime_r(&t, &tm);
-	snprintf(buf, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%06uZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-		 tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(usec % USEC_PER_SEC));
+	char date[24];
+	if (!gmtime_r(&t, &tm) || strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+		vigil_strlcpy(date, "1970-01-01T00:00:00", sizeof(date));
+	snprintf(buf, 32, "%.19s.%06uZ", date, (unsigned)(usec % USEC_PER_SEC));
 }
 
 int vigil_write_all(int fd, const void *buf, size_t len)
