@@ -1,0 +1,980 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * kernlog classifier: recognises the header line of each class of kernel
+ * report in every wording from 2.6 to 6.x (x86_64 and arm64), extracts the
+ * fields the header carries, and tells report-body lines (registers, call
+ * traces, markers) from ordinary messages. Format strings are those of
+ * kernel/watchdog.c, kernel/hung_task.c, kernel/rcu/tree_stall.h,
+ * arch/x86/mm/fault.c, arch/x86/kernel/dumpstack.c, arch/arm64/mm/fault.c,
+ * arch/arm64/kernel/traps.c, lib/bug.c, kernel/panic.c, mm/oom_kill.c,
+ * block/blk-core.c, fs/buffer.c, net/sched/sch_generic.c,
+ * drivers/virtio/virtio_ring.c and drivers/pci/hotplug/pciehp_*.c.
+ *
+ * The matching is anchored: a marker counts only at the start of the
+ * message or right after a known prefix ("watchdog: ", "rcu: ", a device
+ * name "nvme nvme0: "), never anywhere in free text, so a benign message
+ * that merely mentions "soft lockup" does not become an event.
+ */
+#include "kernlog/internal.h"
+
+#include <string.h>
+
+static inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
+static inline bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+
+#define LIT(s) (s), (sizeof(s) - 1)
+
+static inline bool has_prefix(const char *t, size_t n, const char *p, size_t pl)
+{
+	return n >= pl && memcmp(t, p, pl) == 0;
+}
+#define PFX(t, n, s) has_prefix((t), (n), LIT(s))
+
+static const char *find(const char *t, size_t n, const char *needle, size_t nl)
+{
+	return n >= nl ? memmem(t, n, needle, nl) : NULL;
+}
+#define FIND(t, n, s) find((t), (n), LIT(s))
+
+static const char *const kind_names[_KL_KIND_MAX] = {
+	[KL_NONE] = "none",
+	[KL_CUT_HERE] = "warning",
+	[KL_HUNG_TASK] = "hung_task",
+	[KL_SOFT_LOCKUP] = "soft_lockup",
+	[KL_HARD_LOCKUP] = "hard_lockup",
+	[KL_RCU_STALL] = "rcu_stall",
+	[KL_OOPS] = "oops",
+	[KL_GPF] = "gpf",
+	[KL_BUG] = "bug",
+	[KL_PANIC] = "panic",
+	[KL_WARNING] = "warning",
+	[KL_SCHED_ATOMIC] = "sched_atomic",
+	[KL_OOM_KILL] = "oom_kill",
+	[KL_IO_ERROR] = "io_error",
+	[KL_IO_TIMEOUT] = "io_timeout",
+	[KL_VIRTIO_ERROR] = "virtio_error",
+	[KL_PCI_HOTPLUG] = "pci_hotplug",
+	[KL_NETDEV_TX_TIMEOUT] = "netdev_tx_timeout",
+	[KL_FS_ERROR] = "fs_error",
+	[KL_MCE] = "mce",
+};
+
+const char *kl_kind_name(enum kl_kind k)
+{
+	return (unsigned)k < _KL_KIND_MAX ? kind_names[k] : "none";
+}
+
+static void copy_text(char *dst, size_t size, const char *s, size_t n)
+{
+	if (n >= size)
+		n = size - 1;
+	memcpy(dst, s, n);
+	dst[n] = 0;
+	/* trim trailing blanks */
+	while (n > 0 && (dst[n - 1] == ' ' || dst[n - 1] == '\t'))
+		dst[--n] = 0;
+}
+
+/* Parse a decimal at s (bounded by end) into *ret; returns position after. */
+static const char *num(const char *s, const char *end, int64_t *ret)
+{
+	int64_t v = 0;
+	const char *b = s;
+	while (s < end && is_digit(*s) && v < (INT64_MAX / 10 - 10))
+		v = v * 10 + (*s++ - '0');
+	if (s == b)
+		return NULL;
+	*ret = v;
+	return s;
+}
+
+/* "comm:pid" ending at end (comm may contain ':' and spaces). */
+static void comm_pid(const char *s, const char *end, struct kl_header *h)
+{
+	const char *c = end;
+	while (c > s && is_digit(c[-1]))
+		c--;
+	if (c == end || c == s || c[-1] != ':')
+		return;
+	int64_t pid;
+	if (!num(c, end, &pid))
+		return;
+	h->pid = pid;
+	copy_text(h->comm, sizeof(h->comm), s, (size_t)(c - 1 - s));
+}
+
+static enum kl_kind set(struct kl_header *h, enum kl_kind k, enum kl_role r, const char *cause)
+{
+	h->kind = k;
+	h->role = r;
+	h->cause = cause;
+	return k;
+}
+
+/* "BUG: soft lockup - CPU#3 stuck for 22s! [comm:pid]" (2.6.25+), and
+ * "BUG: soft lockup detected on CPU#3!" (≤2.6.24). t points after "BUG: ". */
+static enum kl_kind soft_lockup(const char *t, size_t n, struct kl_header *h)
+{
+	const char *end = t + n, *s;
+	int64_t v;
+	if (PFX(t, n, "soft lockup - CPU#"))
+		s = t + 18;
+	else if (PFX(t, n, "soft lockup detected on CPU#"))
+		s = t + 28;
+	else
+		return KL_NONE;
+	if (!(s = num(s, end, &v)))
+		return KL_NONE;
+	h->cpu = (int)v;
+	if (end - s > 11 && memcmp(s, " stuck for ", 11) == 0) {
+		const char *d = num(s + 11, end, &v);
+		if (d)
+			h->duration_s = v;
+	}
+	const char *lb = memchr(s, '[', (size_t)(end - s));
+	if (lb) {
+		const char *rb = memchr(lb, ']', (size_t)(end - lb));
+		if (rb)
+			comm_pid(lb + 1, rb, h);
+	}
+	return set(h, KL_SOFT_LOCKUP, KL_ROLE_START, NULL);
+}
+
+/* "Watchdog detected hard LOCKUP on cpu 3" */
+static enum kl_kind hard_lockup(const char *t, size_t n, struct kl_header *h, enum kl_role role)
+{
+	const char *end = t + n;
+	int64_t v;
+	if (!PFX(t, n, "Watchdog detected hard LOCKUP on cpu "))
+		return KL_NONE;
+	if (num(t + 37, end, &v))
+		h->cpu = (int)v;
+	return set(h, KL_HARD_LOCKUP, role, NULL);
+}
+
+static enum kl_kind x86_fault(const char *t, size_t n, struct kl_header *h, size_t skip, const char *cause)
+{
+	if (n > skip) {
+		const char *a = t + skip;
+		while (a < t + n && *a == ' ')
+			a++;
+		copy_text(h->detail, sizeof(h->detail), a, (size_t)(t + n - a));
+	}
+	return set(h, KL_OOPS, KL_ROLE_START, cause);
+}
+
+/* After "BUG: " */
+static enum kl_kind bug_colon(const char *t, size_t n, struct kl_header *h)
+{
+	const char *end = t + n;
+	if (t[0] == 's') {
+		if (soft_lockup(t, n, h))
+			return h->kind;
+		if (PFX(t, n, "scheduling while atomic:")) {
+			/* "%s/%d/0x%08x" (space after ':' missing in some 2.6 copies) */
+			const char *s = t + 24;
+			while (s < end && *s == ' ')
+				s++;
+			const char *slash2 = NULL, *p;
+			for (p = end; p > s; p--)
+				if (p[-1] == '/') {
+					slash2 = p - 1;
+					break;
+				}
+			if (slash2) {
+				const char *slash1 = NULL;
+				for (p = slash2; p > s; p--)
+					if (p[-1] == '/') {
+						slash1 = p - 1;
+						break;
+					}
+				int64_t pid;
+				if (slash1 && num(slash1 + 1, slash2, &pid) == slash2) {
+					h->pid = pid;
+					copy_text(h->comm, sizeof(h->comm), s, (size_t)(slash1 - s));
+				}
+			}
+			return set(h, KL_SCHED_ATOMIC, KL_ROLE_START, NULL);
+		}
+	}
+	if (PFX(t, n, "unable to handle kernel NULL pointer dereference"))
+		return x86_fault(t, n, h, 48, "null_deref");
+	if (PFX(t, n, "kernel NULL pointer dereference"))
+		return x86_fault(t, n, h, 31, "null_deref");
+	if (PFX(t, n, "unable to handle kernel paging request"))
+		return x86_fault(t, n, h, 38, "paging_request");
+	if (PFX(t, n, "unable to handle page fault for address"))
+		return x86_fault(t, n, h, 39, "page_fault");
+	if (PFX(t, n, "unable to handle kernel "))
+		return x86_fault(t, n, h, 24, "page_fault");
+	if (n > 0) {
+		/* every other "BUG: <what>" report (lib/bug.c users, debug checks:
+		 * KASAN, Bad page state, sleeping function called…, workqueue lockup) */
+		copy_text(h->detail, sizeof(h->detail), t, n);
+		return set(h, KL_BUG, KL_ROLE_START, NULL);
+	}
+	return KL_NONE;
+}
+
+/* x86 die header "%s: %04lx [#%d]…" (and 6.10+ "Oops: %s: …"). */
+static bool die_header(const char *t, size_t n)
+{
+	const char *lb = FIND(t, n, " [#");
+	return lb && lb - t >= 5;
+}
+
+/* "INFO: task comm:pid blocked for more than N seconds." */
+static enum kl_kind hung_task(const char *t, size_t n, struct kl_header *h)
+{
+	const char *end = t + n;
+	const char *b = FIND(t, n, " blocked for more than ");
+	if (!b)
+		return KL_NONE;
+	comm_pid(t, b, h);
+	int64_t v;
+	if (num(b + 23, end, &v))
+		h->duration_s = v;
+	return set(h, KL_HUNG_TASK, KL_ROLE_START, NULL);
+}
+
+/* After "INFO: " */
+static enum kl_kind info_colon(const char *t, size_t n, struct kl_header *h)
+{
+	if (PFX(t, n, "task "))
+		return hung_task(t + 5, n - 5, h);
+	/* "INFO: rcu_sched self-detected stall on CPU", "…detected stalls on CPUs/tasks:",
+	 * "…detected expedited stalls", "INFO: rcu_tasks detected stalls on tasks:",
+	 * 2.6.3x "INFO: rcu_sched_state detected stall on CPU 0", "INFO: RCU detected CPU 1 stall" */
+	if ((PFX(t, n, "rcu") || PFX(t, n, "RCU") || PFX(t, n, "srcu")) && FIND(t, n, " stall")) {
+		const char *end = t + n;
+		const char *br = memchr(t, '{', n);
+		int64_t v;
+		if (br) {
+			const char *s = br + 1;
+			while (s < end && *s == ' ')
+				s++;
+			if (num(s, end, &v))
+				h->cpu = (int)v;
+		} else {
+			const char *on = FIND(t, n, "stall on CPU ");
+			if (on && num(on + 13, end, &v))
+				h->cpu = (int)v;
+		}
+		const char *sp = memchr(t, ' ', n);
+		copy_text(h->detail, sizeof(h->detail), t, sp ? (size_t)(sp - t) : n); /* flavour */
+		return set(h, KL_RCU_STALL, KL_ROLE_START, FIND(t, n, "self-detected") ? "self_detected" : "detected");
+	}
+	return KL_NONE;
+}
+
+/* After "WARNING: ": 4.x+ "CPU: %d PID: %d at %pS", ≤3.x "at %s:%d %pS()",
+ * lockdep "possible circular locking dependency detected", 6.x variants. */
+static enum kl_kind warning_colon(const char *t, size_t n, struct kl_header *h)
+{
+	const char *end = t + n;
+	int64_t v;
+	const char *s;
+	if (PFX(t, n, "CPU: ") && (s = num(t + 5, end, &v))) {
+		h->cpu = (int)v;
+		const char *p = FIND(s, (size_t)(end - s), "PID: ");
+		if (p && num(p + 5, end, &v))
+			h->pid = v;
+		const char *at = FIND(s, (size_t)(end - s), " at ");
+		if (at)
+			copy_text(h->location, sizeof(h->location), at + 4, (size_t)(end - at - 4));
+	} else if (PFX(t, n, "at ")) {
+		copy_text(h->location, sizeof(h->location), t + 3, n - 3);
+	} else {
+		copy_text(h->detail, sizeof(h->detail), t, n);
+		const char *c = FIND(t, n, "CPU#");
+		if (c && num(c + 4, end, &v))
+			h->cpu = (int)v;
+	}
+	return set(h, KL_WARNING, KL_ROLE_START, NULL);
+}
+
+/* "Kernel panic - not syncing: reason" */
+static enum kl_kind panic_line(const char *t, size_t n, struct kl_header *h)
+{
+	if (!PFX(t, n, "Kernel panic - not syncing"))
+		return KL_NONE;
+	const char *r = t + 26;
+	const char *end = t + n;
+	if (r < end && *r == ':')
+		r++;
+	while (r < end && *r == ' ')
+		r++;
+	copy_text(h->detail, sizeof(h->detail), r, (size_t)(end - r));
+	return set(h, KL_PANIC, KL_ROLE_START, NULL);
+}
+
+/* "Killed process %d (%s) total-vm:…" / "Kill process %d (%s) score…" */
+static enum kl_kind oom_killed(const char *t, size_t n, struct kl_header *h, const char *cause, enum kl_role role)
+{
+	const char *end = t + n;
+	int64_t v;
+	const char *s = num(t, end, &v);
+	if (!s)
+		return KL_NONE;
+	h->pid = v;
+	if (end - s > 2 && s[0] == ' ' && s[1] == '(') {
+		const char *c = s + 2;
+		const char *e = NULL;
+		for (const char *p = end; p > c; p--)
+			if (p[-1] == ')') {
+				e = p - 1;
+				break;
+			}
+		/* the comm is followed by ") total-vm" or ") score" */
+		const char *tv = FIND(c, (size_t)(end - c), ") total-vm");
+		if (!tv)
+			tv = FIND(c, (size_t)(end - c), ") score");
+		if (tv)
+			e = tv;
+		if (e)
+			copy_text(h->comm, sizeof(h->comm), c, (size_t)(e - c));
+	}
+	return set(h, KL_OOM_KILL, role, cause);
+}
+
+/* "… error, dev sda, sector 1234 …" (blk-core, all versions) */
+static enum kl_kind blk_error(const char *t, size_t n, struct kl_header *h)
+{
+	const char *end = t + n;
+	const char *d = FIND(t, n, " error, dev ");
+	if (!d)
+		return KL_NONE;
+	const char *s = d + 12, *e = s;
+	while (e < end && *e != ',' && *e != ' ')
+		e++;
+	copy_text(h->device, sizeof(h->device), s, (size_t)(e - s));
+	const char *sec = FIND(e, (size_t)(end - e), "sector ");
+	int64_t v;
+	if (sec && num(sec + 7, end, &v))
+		h->pos = v;
+	copy_text(h->detail, sizeof(h->detail), t, n);
+	return set(h, KL_IO_ERROR, KL_ROLE_SINGLE, PFX(t, n, "I/O error") ? "io_error" : NULL);
+}
+
+/* "Buffer I/O error on dev sda1, logical block 0, async page read" */
+static enum kl_kind buffer_error(const char *t, size_t n, struct kl_header *h)
+{
+	const char *end = t + n, *s;
+	if (PFX(t, n, "Buffer I/O error on device "))
+		s = t + 27;
+	else if (PFX(t, n, "Buffer I/O error on dev "))
+		s = t + 24;
+	else
+		return KL_NONE;
+	const char *e = s;
+	while (e < end && *e != ',' && *e != ' ')
+		e++;
+	copy_text(h->device, sizeof(h->device), s, (size_t)(e - s));
+	const char *b = FIND(e, (size_t)(end - e), "logical block ");
+	int64_t v;
+	if (b && num(b + 14, end, &v))
+		h->pos = v;
+	copy_text(h->detail, sizeof(h->detail), t, n);
+	return set(h, KL_IO_ERROR, KL_ROLE_SINGLE, "buffer_io_error");
+}
+
+/* "(device sda1)" or "(sda1)" after a filesystem tag */
+static void fs_device(const char *t, size_t n, struct kl_header *h)
+{
+	const char *lp = memchr(t, '(', n < 40 ? n : 40);
+	if (!lp)
+		return;
+	const char *s = lp + 1, *end = t + n;
+	if (end - s > 7 && memcmp(s, "device ", 7) == 0)
+		s += 7;
+	const char *rp = memchr(s, ')', (size_t)(end - s));
+	if (rp)
+		copy_text(h->device, sizeof(h->device), s, (size_t)(rp - s));
+}
+
+static enum kl_kind fs_error(const char *t, size_t n, struct kl_header *h, const char *cause, int sev)
+{
+	fs_device(t, n, h);
+	copy_text(h->detail, sizeof(h->detail), t, n);
+	h->severity = sev;
+	return set(h, KL_FS_ERROR, KL_ROLE_SINGLE, cause);
+}
+
+/* Messages after a device / subsystem prefix: "nvme nvme0: …",
+ * "virtio_net virtio0: …", "pciehp 0000:00:1c.0:pcie004: …", "sd 0:0:0:0: …". */
+static enum kl_kind device_message(const char *t, size_t n, const char *m, struct kl_header *h)
+{
+	const char *end = t + n;
+	size_t mn = (size_t)(end - m);
+	size_t pl = (size_t)(m - 2 - t); /* prefix length without ": " */
+
+	/* "%s invoked oom-killer: gfp_mask=…" opens an OOM report */
+	if (pl > 19 && memcmp(t + pl - 19, " invoked oom-killer", 19) == 0) {
+		copy_text(h->comm, sizeof(h->comm), t, pl - 19);
+		return set(h, KL_OOM_KILL, KL_ROLE_START, NULL);
+	}
+	switch (m[0]) {
+	case 'N':
+		if (PFX(m, mn, "NETDEV WATCHDOG: ")) {
+			/* ≈6.8+: "<drv> <dev> <if>: NETDEV WATCHDOG: CPU: %d: transmit queue %u timed out %u ms" */
+			int64_t v;
+			const char *c = FIND(m, mn, "CPU: ");
+			if (c && num(c + 5, end, &v))
+				h->cpu = (int)v;
+			const char *sp = t + pl;
+			while (sp > t && sp[-1] != ' ')
+				sp--;
+			copy_text(h->device, sizeof(h->device), sp, (size_t)(t + pl - sp));
+			copy_text(h->detail, sizeof(h->detail), m + 17, mn - 17);
+			return set(h, KL_NETDEV_TX_TIMEOUT, KL_ROLE_SINGLE, NULL);
+		}
+		break;
+	case 'T':
+		if (PFX(m, mn, "TX timeout on queue")) { /* virtio_net */
+			const char *sp = t + pl;
+			while (sp > t && sp[-1] != ' ')
+				sp--;
+			copy_text(h->device, sizeof(h->device), sp, (size_t)(t + pl - sp));
+			copy_text(h->detail, sizeof(h->detail), m, mn);
+			return set(h, KL_NETDEV_TX_TIMEOUT, KL_ROLE_SINGLE, NULL);
+		}
+		break;
+	case 'I':
+		if (PFX(m, mn, "I/O error, dev ") || PFX(m, mn, "I/O error"))
+			return blk_error(m, mn, h) ? h->kind : KL_NONE;
+		/* nvme: "I/O %d QID %d timeout, aborting", 6.x "I/O tag %d (%04x) opcode … QID %d timeout, …" */
+		if (PFX(m, mn, "I/O ") && FIND(m, mn, " timeout")) {
+			copy_text(h->device, sizeof(h->device), t + (PFX(t, n, "nvme ") ? 5 : 0),
+				  pl - (PFX(t, n, "nvme ") ? 5 : 0));
+			copy_text(h->detail, sizeof(h->detail), m, mn);
+			return set(h, KL_IO_TIMEOUT, KL_ROLE_SINGLE, "nvme_timeout");
+		}
+		break;
+	case 'S':
+	case 'C':
+	case 'B':
+	case 'A':
+	case 'P':
+	case 'L':
+		/* pciehp ≈4.19+: "Slot(%s): Card not present", "Slot(%s): Link Down",
+		 * "Slot(%s): Attention button pressed", "Slot(%s): Powering off due to button press";
+		 * ≤4.18: "Card not present on Slot(%s)", "Button pressed on Slot(%s)" */
+		if (PFX(t, n, "pciehp") || PFX(t, n, "shpchp") || PFX(m, mn, "Slot(")) {
+			const char *sl = FIND(m, mn, "Slot(");
+			if (!sl)
+				break;
+			if (!(FIND(m, mn, "Card not present") || FIND(m, mn, "Card present") || FIND(m, mn, "Link Down") ||
+			      FIND(m, mn, "Link Up") || FIND(m, mn, "ttention button") || FIND(m, mn, "utton pressed") ||
+			      FIND(m, mn, "Powering off") || FIND(m, mn, "Powering on") || FIND(m, mn, "Button press")))
+				break;
+			const char *rp = memchr(sl, ')', (size_t)(end - sl));
+			if (rp)
+				copy_text(h->device, sizeof(h->device), sl + 5, (size_t)(rp - sl - 5));
+			copy_text(h->detail, sizeof(h->detail), m, mn);
+			h->severity = VIGIL_SEV_INFO;
+			return set(h, KL_PCI_HOTPLUG, KL_ROLE_SINGLE,
+				   FIND(m, mn, "not present") ? "card_not_present"
+				   : FIND(m, mn, "Link Down") ? "link_down"
+				   : FIND(m, mn, "utton")     ? "button"
+				   : FIND(m, mn, "Powering off") ? "power_off" : "card_present");
+		}
+		break;
+	case 'c':
+		if (PFX(t, n, "nvme ") && PFX(m, mn, "controller is down; will reset")) {
+			copy_text(h->device, sizeof(h->device), t + 5, pl - 5);
+			copy_text(h->detail, sizeof(h->detail), m, mn);
+			return set(h, KL_IO_TIMEOUT, KL_ROLE_SINGLE, "controller_reset");
+		}
+		break;
+	}
+
+	/* virtio ring / device errors: BAD_RING() prints "<vq>:<fmt>" after the device */
+	if (PFX(t, n, "virtio")) {
+		if (FIND(m, mn, "is not a head!") || FIND(m, mn, "out of range") || FIND(m, mn, "virtqueue broken") ||
+		    FIND(m, mn, "device broken") || FIND(m, mn, "Unexpected TXQ") || FIND(m, mn, "used len") ||
+		    FIND(m, mn, "Bad ring") || FIND(m, mn, "queue failure")) {
+			const char *sp = memchr(t, ' ', pl);
+			if (sp && sp < t + pl)
+				copy_text(h->device, sizeof(h->device), sp + 1, (size_t)(t + pl - sp - 1));
+			else
+				copy_text(h->device, sizeof(h->device), t, pl);
+			copy_text(h->detail, sizeof(h->detail), m, mn);
+			return set(h, KL_VIRTIO_ERROR, KL_ROLE_SINGLE, FIND(m, mn, "is not a head!") ? "bad_ring" : "device_error");
+		}
+		return KL_NONE;
+	}
+	/* SCSI: "sd 2:0:0:0: [sdb] tag#12 timing out command, waited 180s", "… task abort" */
+	if (PFX(t, n, "sd ") || PFX(t, n, "scsi") || PFX(t, n, "sr ")) {
+		if (FIND(m, mn, "timing out command") || FIND(m, mn, "DID_TIME_OUT") || FIND(m, mn, "abort")) {
+			const char *lb = memchr(m, '[', mn);
+			const char *rb = lb ? memchr(lb, ']', (size_t)(end - lb)) : NULL;
+			if (lb && rb)
+				copy_text(h->device, sizeof(h->device), lb + 1, (size_t)(rb - lb - 1));
+			else
+				copy_text(h->device, sizeof(h->device), t, pl);
+			copy_text(h->detail, sizeof(h->detail), m, mn);
+			return set(h, KL_IO_TIMEOUT, KL_ROLE_SINGLE, "scsi_timeout");
+		}
+		return KL_NONE;
+	}
+	/* libata: "ata1.00: exception Emask 0x0 SAct 0x0 SErr 0x0 action 0x6 frozen" */
+	if (PFX(t, n, "ata") && PFX(m, mn, "exception Emask")) {
+		copy_text(h->device, sizeof(h->device), t, pl);
+		copy_text(h->detail, sizeof(h->detail), m, mn);
+		return set(h, KL_IO_TIMEOUT, KL_ROLE_SINGLE, FIND(m, mn, "frozen") ? "ata_frozen" : "ata_exception");
+	}
+	return KL_NONE;
+}
+
+/* MCE / hardware errors: "mce: [Hardware Error]: …", "[Hardware Error]: …",
+ * "{1}[Hardware Error]: …", "Machine check events logged", "EDAC MC0: 1 UE …" */
+static enum kl_kind mce(const char *t, size_t n, struct kl_header *h)
+{
+	copy_text(h->detail, sizeof(h->detail), t, n);
+	bool corrected = FIND(t, n, "corrected") || FIND(t, n, " CE ") || FIND(t, n, "Machine check events logged");
+	h->severity = corrected ? VIGIL_SEV_WARNING : VIGIL_SEV_CRITICAL;
+	return set(h, KL_MCE, KL_ROLE_START, corrected ? "corrected" : "uncorrected");
+}
+
+enum kl_kind kl_classify(const char *t, size_t n, struct kl_header *h)
+{
+	const char *end = t + n;
+
+	/* cheap init: only scalars and first bytes (this runs for every line) */
+	h->kind = KL_NONE;
+	h->cause = NULL;
+	h->cpu = -1;
+	h->pid = h->duration_s = h->pos = -1;
+	h->severity = -1;
+	h->comm[0] = h->location[0] = h->detail[0] = h->device[0] = 0;
+	if (n < 4)
+		return KL_NONE;
+again:
+	switch (t[0]) {
+	case 'B':
+		if (PFX(t, n, "BUG: ")) {
+			return bug_colon(t + 5, n - 5, h);
+		}
+		if (t[1] == 'u' && buffer_error(t, n, h))
+			return h->kind;
+		if (PFX(t, n, "BTRFS error (device") || PFX(t, n, "BTRFS critical (device"))
+			return fs_error(t, n, h, "btrfs_error", VIGIL_SEV_WARNING);
+		break;
+	case 'I':
+		if (PFX(t, n, "INFO: "))
+			return info_colon(t + 6, n - 6, h);
+		if (PFX(t, n, "I/O error, dev "))
+			return blk_error(t, n, h);
+		if (PFX(t, n, "Internal error: ")) {
+			/* arm64 die(): "Internal error: Oops: %x [#%d]…", "Internal error: Oops - BUG: …" */
+			const char *s = t + 16;
+			size_t sn = (size_t)(end - s);
+			if (PFX(s, sn, "Oops - BUG"))
+				return set(h, KL_BUG, KL_ROLE_BUG_SUB, "bug");
+			if (PFX(s, sn, "Oops"))
+				return set(h, KL_OOPS, KL_ROLE_OOPS_SUB, NULL);
+		}
+		break;
+	case 'W':
+		if (PFX(t, n, "WARNING: "))
+			return warning_colon(t + 9, n - 9, h);
+		if (hard_lockup(t, n, h, KL_ROLE_REFINE)) /* ≤3.x: WARN() text inside a WARNING splat */
+			return h->kind;
+		break;
+	case 'w':
+		if (PFX(t, n, "watchdog: ")) { /* pr_fmt of kernel/watchdog.c, ≈4.14+ */
+			t += 10;
+			n -= 10;
+			if (PFX(t, n, "CPU") && n > 4 && is_digit(t[3])) {
+				/* ≈6.5+ buddy/perf: "watchdog: CPU%u: Watchdog detected hard LOCKUP on cpu %u" */
+				const char *c = memchr(t, ' ', n);
+				if (!c)
+					return KL_NONE;
+				n -= (size_t)(c + 1 - t);
+				t = c + 1;
+				return hard_lockup(t, n, h, KL_ROLE_START);
+			}
+			if (n >= 4 && t[0] == 'W')
+				return hard_lockup(t, n, h, KL_ROLE_START);
+			if (PFX(t, n, "BUG: "))
+				goto again;
+			return KL_NONE;
+		}
+		break;
+	case 'N':
+		if (PFX(t, n, "NMI watchdog: ")) { /* ≈4.0–4.13, RHEL7 */
+			t += 14;
+			n -= 14;
+			if (n >= 4 && t[0] == 'W')
+				return hard_lockup(t, n, h, KL_ROLE_START);
+			if (PFX(t, n, "BUG: "))
+				goto again;
+			return KL_NONE;
+		}
+		if (PFX(t, n, "NETDEV WATCHDOG: ")) {
+			/* ≤6.7: WARN_ONCE text "NETDEV WATCHDOG: %s (%s): transmit queue %u timed out[ %u ms]" */
+			const char *s = t + 17, *e = s;
+			while (e < end && *e != ' ')
+				e++;
+			copy_text(h->device, sizeof(h->device), s, (size_t)(e - s));
+			copy_text(h->detail, sizeof(h->detail), s, (size_t)(end - s));
+			return set(h, KL_NETDEV_TX_TIMEOUT, KL_ROLE_REFINE, NULL);
+		}
+		break;
+	case 'r':
+		if (PFX(t, n, "rcu: ")) { /* ≈4.19+ pr_fmt of RCU */
+			t += 5;
+			n -= 5;
+			if (PFX(t, n, "INFO: "))
+				return info_colon(t + 6, n - 6, h);
+			return KL_NONE;
+		}
+		break;
+	case 'O':
+		if (PFX(t, n, "Oops: ") || (PFX(t, n, "Oops:") && is_digit(t[5]))) {
+			const char *s = t + 5;
+			while (s < end && *s == ' ')
+				s++;
+			size_t sn = (size_t)(end - s);
+			/* ≈6.10+: "Oops: general protection fault, …", "Oops: invalid opcode: …" */
+			if (PFX(s, sn, "general protection fault") || PFX(s, sn, "invalid opcode") ||
+			    PFX(s, sn, "divide error") || PFX(s, sn, "double fault") || PFX(s, sn, "stack segment") ||
+			    PFX(s, sn, "int3") || PFX(s, sn, "Oops")) {
+				t = s;
+				n = sn;
+				goto again;
+			}
+			return set(h, KL_OOPS, KL_ROLE_OOPS_SUB, NULL);
+		}
+		if (PFX(t, n, "Out of memory: Kill process "))
+			return oom_killed(t + 28, n - 28, h, "global", KL_ROLE_START);
+		if (PFX(t, n, "Out of memory: Killed process "))
+			return oom_killed(t + 30, n - 30, h, "global", KL_ROLE_OOM_END);
+		break;
+	case 'M':
+		if (PFX(t, n, "Memory cgroup out of memory: Kill process "))
+			return oom_killed(t + 42, n - 42, h, "memcg", KL_ROLE_START);
+		if (PFX(t, n, "Memory cgroup out of memory: Killed process "))
+			return oom_killed(t + 44, n - 44, h, "memcg", KL_ROLE_OOM_END);
+		if (PFX(t, n, "Machine check events logged") || PFX(t, n, "Machine Check Exception:") ||
+		    PFX(t, n, "Machine check: "))
+			return mce(t, n, h);
+		break;
+	case 'K':
+		if (t[1] == 'e' && panic_line(t, n, h))
+			return h->kind;
+		if (PFX(t, n, "Killed process "))
+			return oom_killed(t + 15, n - 15, h, NULL, KL_ROLE_OOM_END);
+		if (PFX(t, n, "Kernel BUG at ")) {
+			copy_text(h->location, sizeof(h->location), t + 14, n - 14);
+			return set(h, KL_BUG, KL_ROLE_START, "bug");
+		}
+		break;
+	case 'k':
+		if (PFX(t, n, "kernel BUG at ")) {
+			const char *s = t + 14;
+			size_t ln = (size_t)(end - s);
+			if (ln && s[ln - 1] == '!')
+				ln--;
+			copy_text(h->location, sizeof(h->location), s, ln);
+			return set(h, KL_BUG, KL_ROLE_START, "bug");
+		}
+		if (PFX(t, n, "kernel tried to execute NX-protected page"))
+			return set(h, KL_OOPS, KL_ROLE_START, "nx_violation");
+		break;
+	case 'U':
+		if (PFX(t, n, "Unable to handle kernel ")) {
+			/* arm64/arm: "Unable to handle kernel %s at virtual address %016lx" */
+			const char *s = t + 24;
+			size_t sn = (size_t)(end - s);
+			const char *cause = PFX(s, sn, "NULL pointer dereference") ? "null_deref"
+					    : PFX(s, sn, "paging request")        ? "paging_request"
+					    : PFX(s, sn, "execute")               ? "exec_fault"
+					    : PFX(s, sn, "write to read-only")    ? "write_fault"
+										  : "page_fault";
+			const char *va = FIND(s, sn, "virtual address ");
+			if (va)
+				copy_text(h->detail, sizeof(h->detail), va + 16, (size_t)(end - va - 16));
+			return set(h, KL_OOPS, KL_ROLE_START, cause);
+		}
+		break;
+	case 'g':
+		if (PFX(t, n, "general protection fault")) {
+			const char *s = t + 24;
+			if (s < end && *s == ',') { /* "…, probably for non-canonical address 0x…: 0000 [#1]" */
+				const char *c = memchr(s, ':', (size_t)(end - s));
+				copy_text(h->detail, sizeof(h->detail), s + 2 < end ? s + 2 : s,
+					  c ? (size_t)(c - s - 2) : 0);
+			}
+			return set(h, KL_GPF, KL_ROLE_START, "general_protection");
+		}
+		break;
+	case 'i':
+		if (PFX(t, n, "invalid opcode: ") && die_header(t, n))
+			return set(h, KL_BUG, KL_ROLE_BUG_SUB, "invalid_opcode");
+		break;
+	case 'd':
+		if (PFX(t, n, "divide error: ") && die_header(t, n))
+			return set(h, KL_OOPS, KL_ROLE_START, "divide_error");
+		if (PFX(t, n, "double fault: ") && die_header(t, n))
+			return set(h, KL_OOPS, KL_ROLE_START, "double_fault");
+		break;
+	case 's':
+		if (PFX(t, n, "stack segment: ") && die_header(t, n))
+			return set(h, KL_OOPS, KL_ROLE_START, "stack_segment");
+		break;
+	case 'E':
+		if (PFX(t, n, "EXT4-fs error") || PFX(t, n, "EXT3-fs error") || PFX(t, n, "EXT2-fs error"))
+			return fs_error(t, n, h, "ext4_error", VIGIL_SEV_WARNING);
+		if (PFX(t, n, "EXT4-fs (") || PFX(t, n, "EXT3-fs (")) {
+			if (FIND(t, n, "Remounting filesystem read-only"))
+				return fs_error(t, n, h, "remount_ro", VIGIL_SEV_CRITICAL);
+			if (FIND(t, n, "error") && (FIND(t, n, "I/O error") || FIND(t, n, "journal")))
+				return fs_error(t, n, h, "ext4_error", VIGIL_SEV_WARNING);
+		}
+		if (PFX(t, n, "EDAC ") && (FIND(t, n, " UE ") || FIND(t, n, " CE ")))
+			return mce(t, n, h);
+		break;
+	case 'X':
+		if (PFX(t, n, "XFS (")) {
+			if (FIND(t, n, "Shutting down filesystem") || FIND(t, n, "shutting down filesystem"))
+				return fs_error(t, n, h, "xfs_shutdown", VIGIL_SEV_CRITICAL);
+			if (FIND(t, n, "Corruption") || FIND(t, n, "metadata I/O error") || FIND(t, n, "log I/O error") ||
+			    FIND(t, n, "Internal error"))
+				return fs_error(t, n, h, "xfs_error", VIGIL_SEV_WARNING);
+		}
+		break;
+	case 'R':
+		if (PFX(t, n, "Remounting filesystem read-only"))
+			return fs_error(t, n, h, "remount_ro", VIGIL_SEV_CRITICAL);
+		break;
+	case 'A':
+		if (PFX(t, n, "Aborting journal on device "))
+			return fs_error(t, n, h, "journal_abort", VIGIL_SEV_CRITICAL);
+		break;
+	case 'J':
+		if (PFX(t, n, "JBD2: ") && (FIND(t, n, "Error ") || FIND(t, n, "error ")) && FIND(t, n, "journal"))
+			return fs_error(t, n, h, "journal_error", VIGIL_SEV_WARNING);
+		break;
+	case 'm':
+		if (PFX(t, n, "mce: ")) {
+			t += 5;
+			n -= 5;
+			if (PFX(t, n, "[Hardware Error]: "))
+				return mce(t, n, h);
+			return KL_NONE;
+		}
+		break;
+	case '[':
+	case '{':
+		if (FIND(t, n < 24 ? n : 24, "[Hardware Error]: "))
+			return mce(t, n, h);
+		break;
+	case 'e':
+		if (PFX(t, n, "end_request: ")) /* ≤3.x */
+			return blk_error(t + 13, n - 13, h) ? h->kind : KL_NONE;
+		break;
+	case 'b':
+		if (PFX(t, n, "blk_update_request: "))
+			return blk_error(t + 20, n - 20, h) ? h->kind : KL_NONE;
+		break;
+	case 'p':
+		if (PFX(t, n, "print_req_error: "))
+			return blk_error(t + 17, n - 17, h) ? h->kind : KL_NONE;
+		break;
+	case 'c':
+		if (PFX(t, n, "critical ") && FIND(t, n, " error, dev "))
+			return blk_error(t, n, h);
+		break;
+	case '-':
+		if (PFX(t, n, "------------[ cut here ]------------"))
+			return set(h, KL_CUT_HERE, KL_ROLE_START, NULL);
+		return KL_NONE;
+	case ' ':
+	case '\t':
+		return KL_NONE;
+	}
+
+	/* "prefix: message" — device and subsystem messages */
+	const char *colon = memchr(t, ':', n < 96 ? n : 96);
+	while (colon && colon + 2 < end) {
+		if (colon[1] == ' ' && colon > t) {
+			enum kl_kind k = device_message(t, n, colon + 2, h);
+			if (k)
+				return k;
+			if (colon[2] == 'I' || colon[2] == 'B' || colon[2] == 'c') {
+				/* "blk_update_request: critical medium error, dev sdb, sector 0" etc. */
+				const char *m = colon + 2;
+				size_t mn = (size_t)(end - m);
+				if (FIND(m, mn, " error, dev "))
+					return blk_error(m, mn, h);
+				if (buffer_error(m, mn, h))
+					return h->kind;
+			}
+		}
+		size_t rest = (size_t)(end - colon - 1);
+		colon = memchr(colon + 1, ':', rest < 96 ? rest : 96);
+	}
+	return KL_NONE;
+}
+
+/* ------------------------------------------------------------------------ */
+
+/* Register dump line: "RSP: 0018:…", "R10: …", "FS:  …", "CR2: …", arm64
+ * "x29: …", "pc : …" ("lr : ", "sp : "). */
+static bool is_register_line(const char *t, size_t n)
+{
+	size_t i = 0;
+	if (n < 4)
+		return false;
+	if (t[0] == 'x' && is_digit(t[1])) {
+		i = 2;
+		if (i < n && is_digit(t[i]))
+			i++;
+		while (i < n && t[i] == ' ')
+			i++;
+		return i < n && t[i] == ':';
+	}
+	if ((t[0] == 'p' || t[0] == 'l' || t[0] == 's') && (t[1] == 'c' || t[1] == 'r' || t[1] == 'p') && t[2] == ' ' &&
+	    t[3] == ':')
+		return true;
+	while (i < n && i < 6 && ((t[i] >= 'A' && t[i] <= 'Z') || is_digit(t[i])))
+		i++;
+	return i >= 2 && i < n && t[i] == ':';
+}
+
+static const struct {
+	const char *s;
+	size_t n;
+} body_prefixes[] = {
+#define B(x) {x, sizeof(x) - 1}
+	B("Modules linked in"), B("Hardware name:"), B("Call Trace:"), B("Call trace:"), B("Code: "),
+	B("Stack:"), B("<TASK>"), B("</TASK>"), B("<IRQ>"), B("</IRQ>"), B("<NMI>"), B("</NMI>"), B("<EOI>"),
+	B("<SOFTIRQ>"), B("</SOFTIRQ>"), B("---[ end"), B("pstate:"), B("PC is at"), B("LR is at"),
+	B("task: "), B("task:"), B("Process "), B("Workqueue:"), B("irq event stamp:"), B("hardirqs last"),
+	B("softirqs last"), B("PGD "), B("P4D "), B("PUD "), B("PMD "), B("PTE "), B("#PF: "), B("Mem abort info:"),
+	B("Data abort info:"), B("ESR = "), B("EC = "), B("SET = "), B("EA = "), B("FSC = "), B("ISV = "),
+	B("CM = "), B("user pgtable:"), B("swapper pgtable:"), B("[0000"), B("Kernel Offset:"),
+	B("Dumping ftrace"), B("last sysfs file:"), B("Instruction dump:"), B("NMI backtrace for cpu"),
+	B("Sending NMI from CPU"), B("\"echo 0 > /proc/sys/kernel/hung_task_timeout_secs\""), B("(t="),
+	B("rcu: "), B("Exception stack"), B("..."), B("SMP: stopping secondary"), B("Starting crashdump kernel"),
+	B("Bye!"), B("Rebooting in "), B("Shutting down cpus with NMI"), B("note: "), B("Fixing recursive fault"),
+	B("Backtrace:"), B("Tainted: "), B("Not tainted"), B("Pid: "), B("Showing stack for process"),
+	B("Read of size"), B("Write of size"), B("Allocated by task"), B("Freed by task"), B("The buggy address"),
+	B("Memory state around"), B("=========="), B("Mem-Info:"), B("Tasks state"), B("oom-kill:"), B("Node "),
+	B("active_anon:"), B("Free swap"), B("Total swap"), B("pages RAM"), B("pages reserved"), B("lowmem_reserve"),
+	B("[  pid  ]"), B("oom_reaper:"), B("Unreclaimable slab"), B("Swap cache stats"), B("Out of memory and no"),
+	B("Kernel panic"), B("CPU: "), B("IP: "), B("RIP "), B("RSP <"), B("RIP: "), B("Code:"), B("Fixing"),
+	B("do_IRQ"), B("Leftover inexact backtrace:"), B("Stack backtrace:"), B("stack backtrace:"),
+	B("other info that might help"), B("Possible unsafe locking"), B("*** DEADLOCK ***"), B("the existing"),
+	B("the shortest"), B("which lock"), B("but task is"), B("1 lock held"), B("no locks held"), B("locks held"),
+	B("lock("), B("-> #"), B("Chain exists"), B("stack segment"), B("SError"), B("Unhandled"), B("Shutting down"),
+	B("Task dump for CPU"), B("task:"), B("Sched_info"), B("rcu_"), B("\t"),
+#undef B
+};
+
+bool kl_is_body(const char *t, size_t n)
+{
+	if (n == 0)
+		return true;
+	if (t[0] == ' ' || t[0] == '\t')
+		return true;
+	if (is_register_line(t, n))
+		return true;
+	for (size_t i = 0; i < sizeof(body_prefixes) / sizeof(body_prefixes[0]); i++)
+		if (body_prefixes[i].s[0] == t[0] && has_prefix(t, n, body_prefixes[i].s, body_prefixes[i].n))
+			return true;
+	/* a bare frame "func+0x10/0x20" or "[<ffff…>] func+…" */
+	if (FIND(t, n, "+0x") && FIND(t, n, "/0x"))
+		return true;
+	/* OOM task table rows "[  1234]     0  1234 …" and lockdep "#0: …" */
+	if (t[0] == '[' && n > 2 && (t[1] == ' ' || is_digit(t[1])))
+		return true;
+	if (t[0] == '#' && n > 1 && is_digit(t[1]))
+		return true;
+	/* Mem-Info rows: "DMA: 1*4kB …", "Normal free:…", "123 pages …" */
+	if (is_digit(t[0]) && (FIND(t, n, " pages") || FIND(t, n, "kB")))
+		return true;
+	return false;
+}
+
+/* ------------------------------------------------------------------------ */
+
+static bool sym_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '_' || c == '.' || c == '$';
+}
+
+static const char *hexnum(const char *s, const char *end, uint32_t *ret)
+{
+	uint64_t v = 0;
+	const char *b = s;
+	while (s < end && is_hex(*s)) {
+		if (v < (1ULL << 36)) {
+			char c = *s;
+			v = v * 16 + (uint64_t)(is_digit(c) ? c - '0' : (c | 0x20) - 'a' + 10);
+		}
+		s++;
+	}
+	if (s == b)
+		return NULL;
+	*ret = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+	return s;
+}
+
+bool kl_parse_symbol(const char *t, size_t n, struct kl_frame *f)
+{
+	const char *s = t, *end = t + n;
+	while (s < end && *s == ' ')
+		s++;
+	const char *b = s;
+	while (s < end && sym_char(*s))
+		s++;
+	if (s == b || s >= end || *s != '+' || end - s < 4 || s[1] != '0' || s[2] != 'x')
+		return false;
+	copy_text(f->symbol, sizeof(f->symbol), b, (size_t)(s - b));
+	s += 3;
+	if (s < end && *s == '0' && s + 1 < end && s[1] == 'x') /* "0x0x3d" typo in copies */
+		s += 2;
+	if (!(s = hexnum(s, end, &f->offset)))
+		return false;
+	f->size = 0;
+	if (end - s > 3 && s[0] == '/' && s[1] == '0' && s[2] == 'x') {
+		const char *q = hexnum(s + 3, end, &f->size);
+		if (q)
+			s = q;
+	}
+	f->module[0] = 0;
+	if (end - s > 3 && s[0] == ' ' && s[1] == '[') {
+		const char *m = s + 2, *e = m;
+		while (e < end && *e != ']' && *e != ' ')
+			e++;
+		if (e < end && e > m)
+			copy_text(f->module, sizeof(f->module), m, (size_t)(e - m));
+	}
+	return true;
+}
+
+bool kl_parse_frame(const char *t, size_t n, struct kl_frame *f)
+{
+	const char *s = t, *end = t + n;
+	f->reliable = true;
+	while (s < end && (*s == ' ' || *s == '\t'))
+		s++;
+	/* "[<ffffffff811aa349>] " address blocks (x86 ≤4.x, arm64 ≤4.x) */
+	while (end - s > 3 && s[0] == '[' && s[1] == '<') {
+		const char *e = memchr(s, ']', (size_t)(end - s));
+		if (!e)
+			return false;
+		s = e + 1;
+		while (s < end && *s == ' ')
+			s++;
+	}
+	if (end - s > 2 && s[0] == '?' && s[1] == ' ') {
+		f->reliable = false;
+		s += 2;
+	}
+	if (s >= end || !sym_char(*s))
+		return false;
+	return kl_parse_symbol(s, (size_t)(end - s), f);
+}

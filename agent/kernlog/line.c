@@ -1,0 +1,567 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * kernlog line layer: /dev/kmsg records and saved-log line formats, detected
+ * per line. Every format reduces to a struct kl_line: the kernel message
+ * text with its prefixes stripped, plus level, facility, kernel timestamp and
+ * printk caller id where the format carries them. Lines from other programs
+ * (syslog tags other than "kernel", non-kernel facilities) are marked
+ * kernel = false so the classifier never sees spoofable text.
+ */
+#include "kernlog/internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+static inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
+static inline bool is_space(char c) { return c == ' ' || c == '\t'; }
+
+/* Parse an unsigned decimal at *p (< end); advances *p. false if none. */
+static bool parse_u64(const char **p, const char *end, uint64_t *ret)
+{
+	const char *s = *p;
+	uint64_t v = 0;
+	if (s >= end || !is_digit(*s))
+		return false;
+	for (; s < end && is_digit(*s); s++) {
+		if (v > (UINT64_MAX - 9) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*p = s;
+	*ret = v;
+	return true;
+}
+
+static void line_init(struct kl_line *l, const char *text, size_t len)
+{
+	l->text = text;
+	l->len = len;
+	l->format = KL_FMT_RAW;
+	l->level = -1;
+	l->facility = -1;
+	l->kernel = true;
+	l->cont = false;
+	l->seq = 0;
+	l->ts_usec = -1;
+	l->caller[0] = 0;
+}
+
+/* "[T123]" / "[  C2]" caller field (CONFIG_PRINTK_CALLER) at p; returns the
+ * position after it (and one optional space) or p when absent. */
+static const char *parse_caller_brackets(const char *p, const char *end, struct kl_line *l)
+{
+	const char *s = p;
+	if (s >= end || *s != '[')
+		return p;
+	s++;
+	while (s < end && *s == ' ')
+		s++;
+	if (s >= end || (*s != 'T' && *s != 'C'))
+		return p;
+	const char *id = s++;
+	if (s >= end || !is_digit(*s))
+		return p;
+	while (s < end && is_digit(*s))
+		s++;
+	if (s >= end || *s != ']' || (size_t)(s - id) >= KL_CALLER_MAX)
+		return p;
+	memcpy(l->caller, id, (size_t)(s - id));
+	l->caller[s - id] = 0;
+	s++;
+	if (s < end && *s == ' ')
+		s++;
+	return s;
+}
+
+/* "[  12.345678]" → ts; returns position after "] " or NULL. */
+static const char *parse_dmesg_ts(const char *p, const char *end, int64_t *ret_ts)
+{
+	const char *s = p + 1;
+	uint64_t sec = 0, frac = 0;
+	while (s < end && *s == ' ')
+		s++;
+	if (!parse_u64(&s, end, &sec))
+		return NULL;
+	if (s >= end || *s != '.')
+		return NULL;
+	s++;
+	const char *f = s;
+	if (!parse_u64(&s, end, &frac))
+		return NULL;
+	size_t nd = (size_t)(s - f);
+	if (s >= end || *s != ']' || nd > 9)
+		return NULL;
+	for (; nd < 6; nd++)
+		frac *= 10;
+	for (; nd > 6; nd--)
+		frac /= 10;
+	if (sec > INT64_MAX / 1000000 - 1)
+		return NULL;
+	*ret_ts = (int64_t)(sec * 1000000 + frac);
+	s++;
+	if (s < end && *s == ' ')
+		s++;
+	return s;
+}
+
+static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+				     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+static bool is_month(const char *p, const char *end)
+{
+	if (end - p < 3)
+		return false;
+	for (size_t i = 0; i < 12; i++)
+		if (memcmp(p, months[i], 3) == 0)
+			return true;
+	return false;
+}
+
+/* "HH:MM:SS" with optional ".frac"; returns position after or NULL. */
+static const char *parse_hms(const char *s, const char *end)
+{
+	if (end - s < 8 || !is_digit(s[0]) || !is_digit(s[1]) || s[2] != ':' || !is_digit(s[3]) || !is_digit(s[4]) ||
+	    s[5] != ':' || !is_digit(s[6]) || !is_digit(s[7]))
+		return NULL;
+	s += 8;
+	if (s < end && (*s == '.' || *s == ',')) {
+		s++;
+		while (s < end && is_digit(*s))
+			s++;
+	}
+	return s;
+}
+
+/* "Mon DD HH:MM:SS[.frac] " → position after the trailing space, or NULL. */
+const char *kl_syslog_stamp_end(const char *p, const char *end)
+{
+	if (!is_month(p, end) || end - p < 16 || p[3] != ' ')
+		return NULL;
+	const char *s = p + 4;
+	if (*s == ' ')
+		s++;
+	if (!is_digit(*s))
+		return NULL;
+	s++;
+	if (s < end && is_digit(*s))
+		s++;
+	if (s >= end || *s != ' ')
+		return NULL;
+	s = parse_hms(s + 1, end);
+	if (!s || s >= end || *s != ' ')
+		return NULL;
+	return s + 1;
+}
+
+/* "YYYY-MM-DDTHH:MM:SS[.frac][Z|±hh[:]mm] " → after the space, or NULL. */
+static const char *iso_stamp_end(const char *s, const char *end)
+{
+	if (end - s < 20 || !is_digit(s[0]) || !is_digit(s[1]) || !is_digit(s[2]) || !is_digit(s[3]) ||
+	    s[4] != '-' || !is_digit(s[5]) || !is_digit(s[6]) || s[7] != '-' || !is_digit(s[8]) ||
+	    !is_digit(s[9]) || (s[10] != 'T' && s[10] != ' '))
+		return NULL;
+	s = parse_hms(s + 11, end);
+	if (!s)
+		return NULL;
+	while (s < end && !is_space(*s))
+		s++; /* zone */
+	if (s >= end)
+		return NULL;
+	return s + 1;
+}
+
+/* After a syslog-style stamp: "host tag[pid]: msg". Sets kernel by tag. */
+static void parse_host_tag(const char *s, const char *end, struct kl_line *l)
+{
+	const char *h = s;
+	while (s < end && !is_space(*s))
+		s++;
+	if (s >= end || s == h) {
+		l->kernel = false;
+		l->text = end;
+		l->len = 0;
+		return;
+	}
+	s++;
+	const char *tag = s;
+	while (s < end && *s != ':' && *s != '[' && !is_space(*s))
+		s++;
+	size_t tl = (size_t)(s - tag);
+	l->kernel = tl == 6 && memcmp(tag, "kernel", 6) == 0;
+	if (s < end && *s == '[') /* tag[pid] */
+		while (s < end && *s != ':')
+			s++;
+	if (s < end && *s == ':')
+		s++;
+	if (s < end && *s == ' ')
+		s++;
+	l->text = s;
+	l->len = (size_t)(end - s);
+}
+
+/* rsyslog/imklog and journald copies may keep the kernel's own "[ ts]"
+ * (and caller) inside the message. */
+static void strip_inner_ts(struct kl_line *l)
+{
+	const char *p = l->text, *end = l->text + l->len;
+	if (p < end && *p == '[') {
+		int64_t ts;
+		const char *q = parse_dmesg_ts(p, end, &ts);
+		if (q) {
+			l->ts_usec = ts;
+			p = parse_caller_brackets(q, end, l);
+			l->text = p;
+			l->len = (size_t)(end - p);
+		}
+	}
+}
+
+/* Facility names as printed by dmesg -x, and level names. */
+static const char *const fac_names[] = {"kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news",
+					"uucp", "cron", "authpriv", "ftp", "res0", "res1", "res2", "res3",
+					"local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"};
+static const char *const lvl_names[] = {"emerg", "alert", "crit", "err", "warn", "notice", "info", "debug"};
+
+static int name_index(const char *const *names, size_t n, const char *s, size_t len)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strlen(names[i]) == len && memcmp(names[i], s, len) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* "kern  :err   : rest" */
+static bool parse_dmesg_x(const char *p, const char *end, struct kl_line *l)
+{
+	const char *s = p;
+	while (s < end && *s >= 'a' && *s <= 'z')
+		s++;
+	while (s < end && (*s >= '0' && *s <= '9'))
+		s++;
+	int fac = name_index(fac_names, 24, p, (size_t)(s - p));
+	if (fac < 0)
+		return false;
+	while (s < end && *s == ' ')
+		s++;
+	if (s >= end || *s != ':')
+		return false;
+	const char *lv = ++s;
+	while (s < end && *s >= 'a' && *s <= 'z')
+		s++;
+	int lvl = name_index(lvl_names, 8, lv, (size_t)(s - lv));
+	if (lvl < 0)
+		return false;
+	while (s < end && *s == ' ')
+		s++;
+	if (s >= end || *s != ':')
+		return false;
+	s++;
+	if (s < end && *s == ' ')
+		s++;
+	l->format = KL_FMT_DMESG_X;
+	l->facility = fac;
+	l->level = lvl;
+	l->kernel = fac == 0;
+	l->text = s;
+	l->len = (size_t)(end - s);
+	if (l->len && *s == '[') {
+		int64_t ts;
+		const char *q = parse_dmesg_ts(s, end, &ts);
+		if (q) {
+			l->ts_usec = ts;
+			q = parse_caller_brackets(q, end, l);
+			l->text = q;
+			l->len = (size_t)(end - q);
+		}
+	}
+	return true;
+}
+
+/* kmsg header "prio,seq,ts,flags[,caller...];" at p. On success fills l
+ * (text = after ';') and returns true. */
+static bool parse_kmsg_header(const char *p, const char *end, struct kl_line *l)
+{
+	const char *s = p;
+	uint64_t prio, seq, ts;
+	if (!parse_u64(&s, end, &prio) || s >= end || *s != ',')
+		return false;
+	s++;
+	if (!parse_u64(&s, end, &seq) || s >= end || *s != ',')
+		return false;
+	s++;
+	if (!parse_u64(&s, end, &ts) || s >= end || *s != ',')
+		return false;
+	s++;
+	bool cont = false;
+	while (s < end && *s != ',' && *s != ';') {
+		if (*s == 'c')
+			cont = true;
+		else if (*s != '-' && *s != '+')
+			return false;
+		s++;
+	}
+	char caller[KL_CALLER_MAX] = "";
+	/* further comma separated fields; "caller=T123" is the one we use */
+	while (s < end && *s == ',') {
+		s++;
+		const char *f = s;
+		while (s < end && *s != ',' && *s != ';')
+			s++;
+		size_t fl = (size_t)(s - f);
+		if (fl > 7 && memcmp(f, "caller=", 7) == 0 && fl - 7 < KL_CALLER_MAX) {
+			memcpy(caller, f + 7, fl - 7);
+			caller[fl - 7] = 0;
+		}
+	}
+	if (s >= end || *s != ';')
+		return false;
+	s++;
+	if (prio > 0x7fffffff || ts > INT64_MAX)
+		return false;
+	l->format = KL_FMT_KMSG;
+	l->level = (int)(prio & 7);
+	l->facility = (int)(prio >> 3);
+	l->kernel = l->facility == 0;
+	l->seq = seq;
+	l->ts_usec = (int64_t)ts;
+	l->cont = cont;
+	memcpy(l->caller, caller, sizeof(caller));
+	l->text = s;
+	l->len = (size_t)(end - s);
+	return true;
+}
+
+int kl_parse_record(const char *buf, size_t len, struct kl_record *ret)
+{
+	const char *end = buf + len;
+	struct kl_line *l = &ret->line;
+	ret->subsystem = ret->device = NULL;
+	ret->subsystem_len = ret->device_len = 0;
+	line_init(l, buf, 0);
+	if (!parse_kmsg_header(buf, end, l))
+		return -EINVAL;
+	/* text ends at the first newline; dictionary lines " KEY=value" follow */
+	const char *nl = memchr(l->text, '\n', (size_t)(end - l->text));
+	if (!nl) {
+		l->len = (size_t)(end - l->text);
+		return 0;
+	}
+	l->len = (size_t)(nl - l->text);
+	const char *s = nl + 1;
+	while (s < end) {
+		const char *e = memchr(s, '\n', (size_t)(end - s));
+		if (!e)
+			e = end;
+		if (*s == ' ') {
+			const char *k = s + 1;
+			size_t kl = (size_t)(e - k);
+			if (kl > 10 && memcmp(k, "SUBSYSTEM=", 10) == 0) {
+				ret->subsystem = k + 10;
+				ret->subsystem_len = kl - 10;
+			} else if (kl > 7 && memcmp(k, "DEVICE=", 7) == 0) {
+				ret->device = k + 7;
+				ret->device_len = kl - 7;
+			}
+		}
+		s = e + 1;
+	}
+	return 0;
+}
+
+/* dmesg -T: "[Mon Nov 22 13:45:00 2026] " */
+static const char *parse_dmesg_t(const char *p, const char *end)
+{
+	const char *s = p + 1;
+	if (end - s < 24)
+		return NULL;
+	/* weekday */
+	if (!(s[0] >= 'A' && s[0] <= 'Z') || s[3] != ' ')
+		return NULL;
+	s += 4;
+	if (!is_month(s, end) || s[3] != ' ')
+		return NULL;
+	s += 4;
+	while (s < end && (*s == ' ' || is_digit(*s)))
+		s++;
+	s = parse_hms(s, end);
+	if (!s || s >= end || *s != ' ')
+		return NULL;
+	s++;
+	while (s < end && is_digit(*s))
+		s++;
+	if (s >= end || *s != ']')
+		return NULL;
+	s++;
+	if (s < end && *s == ' ')
+		s++;
+	return s;
+}
+
+/* A serial-console line: look for an embedded "[  123.456789] " (the kernel
+ * line printed after other output without a newline). */
+static bool find_embedded_dmesg(const char *p, const char *end, struct kl_line *l)
+{
+	const char *limit = end - p > 256 ? p + 256 : end;
+	for (const char *s = p; s < limit; s++) {
+		s = memchr(s, '[', (size_t)(limit - s));
+		if (!s)
+			return false;
+		int64_t ts;
+		const char *q = parse_dmesg_ts(s, end, &ts);
+		if (q) {
+			l->format = KL_FMT_DMESG;
+			l->ts_usec = ts;
+			q = parse_caller_brackets(q, end, l);
+			l->text = q;
+			l->len = (size_t)(end - q);
+			return true;
+		}
+	}
+	return false;
+}
+
+int kl_parse_line(const char *buf, size_t len, struct kl_line *l)
+{
+	const char *p = buf, *end = buf + len;
+	while (end > p && (end[-1] == '\r' || end[-1] == '\n'))
+		end--;
+	line_init(l, p, (size_t)(end - p));
+	if (p >= end)
+		return 0;
+
+	/* "<6>" (dmesg -r / console) or RFC 5424 "<4>1 " */
+	if (*p == '<' && end - p > 3) {
+		const char *s = p + 1;
+		uint64_t pri;
+		if (parse_u64(&s, end, &pri) && s < end && *s == '>' && pri < 1024) {
+			s++;
+			if (end - s > 2 && s[0] == '1' && s[1] == ' ') {
+				/* RFC 5424: VERSION SP TIMESTAMP SP HOST SP APP SP PROCID SP MSGID SP SD [SP MSG] */
+				const char *f[6];
+				size_t nf = 0;
+				const char *q = s + 2;
+				while (nf < 5 && q < end) {
+					f[nf++] = q;
+					while (q < end && *q != ' ')
+						q++;
+					if (q < end)
+						q++;
+				}
+				if (nf == 5) {
+					/* f[0]=ts f[1]=host f[2]=app f[3]=procid f[4]=msgid; q = SD */
+					l->format = KL_FMT_RFC5424;
+					l->facility = (int)(pri >> 3);
+					l->level = (int)(pri & 7);
+					l->kernel = l->facility == 0 && f[3] - f[2] == 7 && memcmp(f[2], "kernel ", 7) == 0;
+					if (q < end && *q == '-') {
+						q++;
+					} else if (q < end && *q == '[') {
+						/* skip structured data elements, honouring quotes */
+						bool inq = false;
+						while (q < end) {
+							if (*q == '\\' && q + 1 < end) {
+								q += 2;
+								continue;
+							}
+							if (*q == '"')
+								inq = !inq;
+							else if (!inq && *q == ']' && (q + 1 >= end || q[1] != '['))
+								break;
+							q++;
+						}
+						if (q < end)
+							q++;
+					}
+					if (q < end && *q == ' ')
+						q++;
+					if (end - q >= 3 && (unsigned char)q[0] == 0xef && (unsigned char)q[1] == 0xbb &&
+					    (unsigned char)q[2] == 0xbf)
+						q += 3; /* BOM */
+					l->text = q;
+					l->len = (size_t)(end - q);
+					strip_inner_ts(l);
+					return 0;
+				}
+			}
+			l->level = (int)(pri & 7);
+			l->facility = (int)(pri >> 3);
+			l->kernel = l->facility == 0;
+			p = s;
+			l->text = p;
+			l->len = (size_t)(end - p);
+		}
+	}
+
+	if (p < end && *p == '[') {
+		int64_t ts;
+		const char *q = parse_dmesg_ts(p, end, &ts);
+		if (q) {
+			l->format = KL_FMT_DMESG;
+			l->ts_usec = ts;
+		} else if ((q = parse_dmesg_t(p, end))) {
+			l->format = KL_FMT_DMESG_T;
+		}
+		if (q) {
+			q = parse_caller_brackets(q, end, l);
+			l->text = q;
+			l->len = (size_t)(end - q);
+			/* journalctl -o short-monotonic: "[ ts] host kernel: msg" */
+			const char *sp = memchr(q, ' ', (size_t)(end - q) < 80 ? (size_t)(end - q) : 80);
+			if (sp && end - sp > 8 && memcmp(sp, " kernel: ", 9) == 0 && sp > q && sp[-1] != ':') {
+				l->text = sp + 9;
+				l->len = (size_t)(end - l->text);
+			}
+			return 0;
+		}
+		q = parse_caller_brackets(p, end, l);
+		l->text = q;
+		l->len = (size_t)(end - q);
+		return 0;
+	}
+
+	if (is_digit(*p)) {
+		if (parse_kmsg_header(p, end, l))
+			return 0;
+		const char *q = iso_stamp_end(p, end);
+		if (q) {
+			l->format = KL_FMT_ISO;
+			parse_host_tag(q, end, l);
+			strip_inner_ts(l);
+			return 0;
+		}
+		return 0;
+	}
+
+	if (*p >= 'A' && *p <= 'S') {
+		const char *q = kl_syslog_stamp_end(p, end);
+		if (q) {
+			l->format = KL_FMT_SYSLOG;
+			parse_host_tag(q, end, l);
+			strip_inner_ts(l);
+			return 0;
+		}
+	}
+
+	if (*p >= 'a' && *p <= 'u' && end - p > 8 && parse_dmesg_x(p, end, l))
+		return 0;
+
+	if (*p == ' ' && end - p > 1 && p[1] >= 'A' && p[1] <= 'Z') {
+		/* kmsg dictionary continuation " SUBSYSTEM=pci" */
+		const char *eq = memchr(p, '=', (size_t)(end - p) < 32 ? (size_t)(end - p) : 32);
+		if (eq) {
+			const char *s = p + 1;
+			while (s < eq && ((*s >= 'A' && *s <= 'Z') || *s == '_'))
+				s++;
+			if (s == eq) {
+				l->format = KL_FMT_KMSG_DICT;
+				l->kernel = false;
+				return 0;
+			}
+		}
+	}
+
+	/* Unknown: serial console noise in front of a kernel line? */
+	if (*p != ' ' && *p != '\t')
+		find_embedded_dmesg(p, end, l);
+	return 0;
+}

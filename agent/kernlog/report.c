@@ -1,0 +1,1188 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * kernlog assembler: turns a stream of kernel lines into reports and each
+ * report into one event. A report opens on a header line (kl_classify),
+ * collects body lines (registers, frames, markers: kl_is_body) and closes on
+ * its end marker, on the first ordinary line after it, on the next report's
+ * header, on a timestamp gap, or on flush (quiet period / end of input).
+ * Reports of different printk callers (caller= / [T123]) are kept apart.
+ * A report closed before it carried what its class always prints (a call
+ * trace, the end marker) is emitted with partial = true.
+ */
+#include "kernlog/internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RAW_LINE_MAX 1024
+#define GAP_USEC (10 * 1000000LL)
+
+struct kl_report {
+	bool open;
+	char caller[KL_CALLER_MAX];
+	uint64_t serial; /* open order, for "most recent" */
+	struct kl_header h;
+	/* raw lines, '\n' separated */
+	char *raw;
+	size_t raw_len, raw_cap;
+	unsigned nlines, dropped;
+	int64_t first_ts, last_ts;
+	uint64_t first_seq;
+	bool end_marker, task_end, have_oops_line, oom_done, in_modules, truncated_trace;
+	int cpu;
+	int64_t pid;
+	char comm[64];
+	char taint[48];
+	char release[96];
+	char hardware[160];
+	char modules[1024];
+	bool have_ip, have_lr;
+	struct kl_frame ip, lr;
+	struct kl_frame frames[KL_FRAMES_MAX];
+	unsigned nframes, nframes_seen;
+};
+
+struct kl_scanner {
+	const struct kl_signatures *sigs;
+	kl_event_fn cb;
+	void *userdata;
+	struct kl_report slots[KL_OPEN_MAX];
+	uint64_t serial;
+	struct kl_stats stats;
+	uint64_t boot_realtime;
+	char release[96]; /* last "Linux version" seen */
+	/* last closed report, for a following panic */
+	char last_kind[24];
+	char last_summary[256];
+	char last_dedup[256];
+	json_object *last_known_issue;
+	int64_t last_ts;
+	bool have_last;
+	/* feed_chunk tail */
+	char *pending;
+	size_t pending_len;
+	bool pending_skip; /* discarding the rest of an over-long line */
+	int error;         /* first negative return of cb during a feed */
+	int emitted;
+};
+
+static inline bool has_prefix(const char *t, size_t n, const char *p, size_t pl)
+{
+	return n >= pl && memcmp(t, p, pl) == 0;
+}
+#define PFX(t, n, s) has_prefix((t), (n), (s), sizeof(s) - 1)
+
+static void copy_text(char *dst, size_t size, const char *s, size_t n)
+{
+	if (n >= size)
+		n = size - 1;
+	memcpy(dst, s, n);
+	dst[n] = 0;
+	while (n > 0 && (dst[n - 1] == ' ' || dst[n - 1] == '\t'))
+		dst[--n] = 0;
+}
+
+/* ------------------------------------------------------------------------ */
+
+int kl_scanner_new(const struct kl_signatures *sigs, kl_event_fn cb, void *userdata, struct kl_scanner **ret)
+{
+	struct kl_scanner *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->sigs = sigs;
+	s->cb = cb;
+	s->userdata = userdata;
+	*ret = s;
+	return 0;
+}
+
+struct kl_scanner *kl_scanner_free(struct kl_scanner *s)
+{
+	if (!s)
+		return NULL;
+	for (size_t i = 0; i < KL_OPEN_MAX; i++)
+		free(s->slots[i].raw);
+	if (s->last_known_issue)
+		json_object_put(s->last_known_issue);
+	free(s->pending);
+	free(s);
+	return NULL;
+}
+
+void kl_scanner_set_signatures(struct kl_scanner *s, const struct kl_signatures *sigs) { s->sigs = sigs; }
+const struct kl_stats *kl_scanner_stats(const struct kl_scanner *s) { return &s->stats; }
+void kl_scanner_set_boot_time(struct kl_scanner *s, uint64_t t) { s->boot_realtime = t; }
+
+bool kl_scanner_has_open(const struct kl_scanner *s)
+{
+	for (size_t i = 0; i < KL_OPEN_MAX; i++)
+		if (s->slots[i].open)
+			return true;
+	return false;
+}
+
+/* ------------------------------------------------------------------------ */
+
+static void report_add_raw(struct kl_report *r, const struct kl_line *l)
+{
+	if (r->nlines >= KL_REPORT_MAX_LINES) {
+		r->dropped++;
+		return;
+	}
+	size_t n = l->len > RAW_LINE_MAX ? RAW_LINE_MAX : l->len;
+	size_t need = r->raw_len + n + 24;
+	if (need > r->raw_cap) {
+		size_t cap = r->raw_cap ? r->raw_cap * 2 : 4096;
+		while (cap < need)
+			cap *= 2;
+		char *p = realloc(r->raw, cap);
+		if (!p) {
+			r->dropped++;
+			return;
+		}
+		r->raw = p;
+		r->raw_cap = cap;
+	}
+	if (l->ts_usec >= 0)
+		r->raw_len += (size_t)snprintf(r->raw + r->raw_len, 24, "[%5" PRId64 ".%06" PRId64 "] ",
+					       l->ts_usec / 1000000, l->ts_usec % 1000000);
+	memcpy(r->raw + r->raw_len, l->text, n);
+	r->raw_len += n;
+	r->raw[r->raw_len++] = '\n';
+	r->nlines++;
+}
+
+/* "CPU: 21 PID: 0 Comm: swapper/21 Kdump: loaded Tainted: G    L  5.10.0-… #1"
+ * 6.x: "CPU: 3 UID: 0 PID: 1234 Comm: foo Not tainted 6.12.0 #1"
+ * 2.6: "Pid: 1234, comm: foo Tainted: G  D  2.6.32-… #1 HP ProLiant…" */
+static void parse_cpu_line(struct kl_report *r, const char *t, size_t n)
+{
+	const char *end = t + n, *p;
+	int64_t v;
+	if (PFX(t, n, "CPU: ")) {
+		p = t + 5;
+		v = 0;
+		if (p < end && *p >= '0' && *p <= '9') {
+			for (v = 0; p < end && *p >= '0' && *p <= '9' && v < 1000000; p++)
+				v = v * 10 + (*p - '0');
+			if (r->cpu < 0)
+				r->cpu = (int)v;
+		}
+	}
+	p = memmem(t, n, "PID: ", 5);
+	if (!p)
+		p = PFX(t, n, "Pid: ") ? t : NULL;
+	if (p && r->pid < 0) {
+		const char *q = p + 5;
+		for (v = 0; q < end && *q >= '0' && *q <= '9' && v < 100000000; q++)
+			v = v * 10 + (*q - '0');
+		if (q > p + 5)
+			r->pid = v;
+	}
+	const char *c = memmem(t, n, "Comm: ", 6);
+	if (!c)
+		c = memmem(t, n, "comm: ", 6);
+	if (c) {
+		const char *s = c + 6, *e = s;
+		/* comm is %.20s / TASK_COMM_LEN: ends before " Kdump:", " Not tainted", " Tainted:" */
+		const char *stop = end;
+		static const char *const stops[] = {" Kdump:", " Not tainted", " Tainted:", " Tainted"};
+		for (size_t i = 0; i < 4; i++) {
+			const char *x = memmem(s, (size_t)(end - s), stops[i], strlen(stops[i]));
+			if (x && x < stop)
+				stop = x;
+		}
+		e = stop;
+		if (!r->comm[0])
+			copy_text(r->comm, sizeof(r->comm), s, (size_t)(e - s));
+	}
+	const char *tv = memmem(t, n, "Tainted: ", 9);
+	const char *rel = NULL;
+	if (tv) {
+		const char *s = tv + 9;
+		/* flags until the release token (starts with a digit, contains '.') */
+		const char *q = s;
+		while (q < end) {
+			while (q < end && *q == ' ')
+				q++;
+			const char *w = q;
+			while (q < end && *q != ' ')
+				q++;
+			if (w < q && *w >= '0' && *w <= '9' && memchr(w, '.', (size_t)(q - w))) {
+				rel = w;
+				break;
+			}
+		}
+		const char *fe = rel ? rel : end;
+		copy_text(r->taint, sizeof(r->taint), s, (size_t)(fe - s));
+	} else {
+		const char *nt = memmem(t, n, "Not tainted ", 12);
+		if (nt)
+			rel = nt + 12;
+	}
+	if (rel && !r->release[0]) {
+		while (rel < end && *rel == ' ')
+			rel++;
+		const char *e = rel;
+		while (e < end && *e != ' ')
+			e++;
+		copy_text(r->release, sizeof(r->release), rel, (size_t)(e - rel));
+	}
+}
+
+static void add_frame(struct kl_report *r, const struct kl_frame *f)
+{
+	r->nframes_seen++;
+	if (r->nframes < KL_FRAMES_MAX)
+		r->frames[r->nframes++] = *f;
+	else
+		r->truncated_trace = true;
+}
+
+/* Extract the fields a body line carries. */
+static void report_body(struct kl_report *r, const char *t, size_t n)
+{
+	struct kl_frame f;
+	if (n == 0)
+		return;
+	if (r->in_modules) {
+		if (t[0] == ' ' && !memmem(t, n, "+0x", 3)) {
+			size_t ml = strlen(r->modules);
+			if (ml + 2 < sizeof(r->modules))
+				copy_text(r->modules + ml, sizeof(r->modules) - ml, t, n);
+			return;
+		}
+		r->in_modules = false;
+	}
+	switch (t[0]) {
+	case 'M':
+		if (PFX(t, n, "Modules linked in:")) {
+			const char *s = t + 18;
+			while (s < t + n && *s == ' ')
+				s++;
+			copy_text(r->modules, sizeof(r->modules), s, (size_t)(t + n - s));
+			r->in_modules = true;
+			return;
+		}
+		break;
+	case 'C':
+		if (PFX(t, n, "CPU: ")) {
+			parse_cpu_line(r, t, n);
+			return;
+		}
+		break;
+	case 'P':
+		if (PFX(t, n, "Pid: ")) {
+			parse_cpu_line(r, t, n);
+			return;
+		}
+		if (PFX(t, n, "PC is at ") && !r->have_ip) {
+			r->have_ip = kl_parse_symbol(t + 9, n - 9, &r->ip);
+			return;
+		}
+		break;
+	case 'L':
+		if (PFX(t, n, "LR is at ") && !r->have_lr) {
+			r->have_lr = kl_parse_symbol(t + 9, n - 9, &r->lr);
+			return;
+		}
+		break;
+	case 'H':
+		if (PFX(t, n, "Hardware name: ")) {
+			copy_text(r->hardware, sizeof(r->hardware), t + 15, n - 15);
+			return;
+		}
+		break;
+	case 'R':
+	case 'I':
+		/* "RIP: 0010:sym+0x…", "RIP: e030:[<…>] [<…>] sym+0x…", "IP: [<…>] sym+0x…" */
+		if ((PFX(t, n, "RIP: ") || PFX(t, n, "IP: ")) && !r->have_ip) {
+			const char *s = t + (t[0] == 'R' ? 5 : 4), *end = t + n;
+			const char *c = memchr(s, ':', (size_t)(end - s) < 8 ? (size_t)(end - s) : 8);
+			if (c && (c - s) == 4)
+				s = c + 1;
+			if (kl_parse_frame(s, (size_t)(end - s), &r->ip)) {
+				r->ip.reliable = true;
+				r->have_ip = true;
+			} else {
+				/* "RIP: 0010:0x0", "IP: [<          (null)>]           (null)" */
+				const char *z = memmem(s, (size_t)(end - s), "(null)", 6);
+				if ((end - s >= 3 && memcmp(s, "0x0", 3) == 0 && (end - s == 3 || s[3] == ' ')) || z) {
+					memset(&r->ip, 0, sizeof(r->ip));
+					strcpy(r->ip.symbol, "0x0");
+					r->have_ip = true;
+				}
+			}
+			return;
+		}
+		break;
+	case 'p':
+		if (PFX(t, n, "pc : ") && !r->have_ip) {
+			r->have_ip = kl_parse_symbol(t + 5, n - 5, &r->ip);
+			if (!r->have_ip && PFX(t, n, "pc : 0x")) {
+				memset(&r->ip, 0, sizeof(r->ip));
+				copy_text(r->ip.symbol, sizeof(r->ip.symbol), t + 5, n - 5);
+				r->have_ip = true;
+			}
+			return;
+		}
+		break;
+	case 'l':
+		if (PFX(t, n, "lr : ") && !r->have_lr) {
+			r->have_lr = kl_parse_symbol(t + 5, n - 5, &r->lr);
+			return;
+		}
+		break;
+	case '<':
+		if (PFX(t, n, "</TASK>"))
+			r->task_end = true;
+		return;
+	case '-':
+		if (PFX(t, n, "---[ end"))
+			r->end_marker = true;
+		return;
+	case 'r':
+	case '\t':
+	case ' ':
+		if (r->h.kind == KL_RCU_STALL && r->cpu < 0) {
+			/* "rcu: \t3-....: (5249 ticks this GP)" / "\t3-...0: (1 GPs behind)" */
+			const char *s = t, *end = t + n;
+			if (PFX(t, n, "rcu: "))
+				s += 5;
+			while (s < end && (*s == ' ' || *s == '\t'))
+				s++;
+			int v = 0;
+			const char *d = s;
+			while (s < end && *s >= '0' && *s <= '9' && v < 100000)
+				v = v * 10 + (*s++ - '0');
+			if (s > d && s < end && *s == '-') {
+				r->cpu = v;
+				return;
+			}
+		}
+		break;
+	}
+	if (kl_parse_frame(t, n, &f))
+		add_frame(r, &f);
+}
+
+static void report_reset(struct kl_report *r)
+{
+	char *raw = r->raw;
+	size_t cap = r->raw_cap;
+	memset(r, 0, offsetof(struct kl_report, frames));
+	r->nframes = r->nframes_seen = 0;
+	r->raw = raw;
+	r->raw_cap = cap;
+	r->cpu = -1;
+	r->pid = -1;
+	r->first_ts = r->last_ts = -1;
+}
+
+static struct kl_report *slot_open(struct kl_scanner *s, const struct kl_line *l, const struct kl_header *h)
+{
+	struct kl_report *r = NULL;
+	for (size_t i = 0; i < KL_OPEN_MAX; i++)
+		if (!s->slots[i].open) {
+			r = &s->slots[i];
+			break;
+		}
+	if (!r)
+		return NULL;
+	report_reset(r);
+	r->open = true;
+	r->serial = ++s->serial;
+	memcpy(r->caller, l->caller, sizeof(r->caller));
+	r->h = *h;
+	r->first_ts = r->last_ts = l->ts_usec;
+	r->first_seq = l->seq;
+	if (h->cpu >= 0)
+		r->cpu = h->cpu;
+	if (h->pid >= 0)
+		r->pid = h->pid;
+	if (h->comm[0])
+		memcpy(r->comm, h->comm, sizeof(r->comm));
+	return r;
+}
+
+/* ------------------------------------------------------------------------
+ * Report → event
+ * ------------------------------------------------------------------------ */
+
+static bool noise_frame(const char *sym)
+{
+	static const char *const noise[] = {
+		"dump_backtrace", "show_stack", "dump_stack", "dump_stack_lvl", "__dump_stack", "panic", "vpanic",
+		"warn_slowpath_common", "warn_slowpath_fmt", "warn_slowpath_null", "__warn", "report_bug",
+		"show_regs", "die", "__die", "oops_end", "no_context", "__bad_area_nosemaphore", "bad_area_nosemaphore",
+		"page_fault_oops", "kernelmode_fixup_or_oops", "do_page_fault", "exc_page_fault", "asm_exc_page_fault",
+		"page_fault", "handle_bug", "exc_invalid_op", "asm_exc_invalid_op", "do_invalid_op", "invalid_op",
+		"do_trap", "do_error_trap", "die_kernel_fault", "__do_kernel_fault", "do_mem_abort", "el1_abort",
+		"el1h_64_sync_handler", "el1h_64_sync", "el1_sync_handler", "el1_sync", "el1_da", "bug_handler",
+		"call_break_hook", "brk_handler", "do_debug_exception", "el1_dbg", "arm64_notify_die", "nmi_cpu_backtrace",
+		"nmi_trigger_cpumask_backtrace", "arch_trigger_cpumask_backtrace", "__schedule_bug", "___might_sleep",
+		"__might_sleep", "print_usage_bug", NULL,
+	};
+	for (size_t i = 0; noise[i]; i++)
+		if (strcmp(sym, noise[i]) == 0)
+			return true;
+	return false;
+}
+
+static json_object *frame_json(const struct kl_frame *f)
+{
+	json_object *o = json_object_new_object();
+	if (!o)
+		return NULL;
+	json_object_object_add(o, "symbol", json_object_new_string(f->symbol));
+	json_object_object_add(o, "offset", json_object_new_int64(f->offset));
+	json_object_object_add(o, "size", json_object_new_int64(f->size));
+	json_object_object_add(o, "module", f->module[0] ? json_object_new_string(f->module) : NULL);
+	json_object_object_add(o, "reliable", json_object_new_boolean(f->reliable));
+	return o;
+}
+
+static bool report_partial(const struct kl_report *r, bool by_header)
+{
+	switch (r->h.kind) {
+	case KL_SOFT_LOCKUP:
+	case KL_HUNG_TASK:
+	case KL_RCU_STALL:
+	case KL_HARD_LOCKUP:
+	case KL_SCHED_ATOMIC:
+		return r->nframes_seen == 0 && !r->have_ip;
+	case KL_OOPS:
+	case KL_GPF:
+	case KL_BUG:
+	case KL_WARNING:
+		return !(r->end_marker || r->task_end);
+	case KL_NETDEV_TX_TIMEOUT:
+		return r->nlines > 1 && !(r->end_marker || r->task_end);
+	case KL_OOM_KILL:
+		return !r->oom_done;
+	default:
+		return false;
+	}
+}
+
+static enum vigil_severity kind_severity(const struct kl_report *r)
+{
+	if (r->h.severity >= 0)
+		return (enum vigil_severity)r->h.severity;
+	switch (r->h.kind) {
+	case KL_WARNING:
+	case KL_OOM_KILL:
+	case KL_IO_ERROR:
+	case KL_IO_TIMEOUT:
+	case KL_NETDEV_TX_TIMEOUT:
+	case KL_FS_ERROR:
+		return VIGIL_SEV_WARNING;
+	case KL_PCI_HOTPLUG:
+		return VIGIL_SEV_INFO;
+	default:
+		return VIGIL_SEV_CRITICAL;
+	}
+}
+
+static const char *cause_text(const char *cause)
+{
+	if (!cause)
+		return "Oops";
+	if (!strcmp(cause, "null_deref"))
+		return "NULL pointer dereference";
+	if (!strcmp(cause, "paging_request"))
+		return "paging request";
+	if (!strcmp(cause, "page_fault"))
+		return "page fault";
+	if (!strcmp(cause, "divide_error"))
+		return "divide error";
+	if (!strcmp(cause, "double_fault"))
+		return "double fault";
+	if (!strcmp(cause, "nx_violation"))
+		return "execution of NX-protected page";
+	if (!strcmp(cause, "exec_fault"))
+		return "execution of non-executable memory";
+	if (!strcmp(cause, "write_fault"))
+		return "write to read-only memory";
+	return cause;
+}
+
+static int report_to_event(struct kl_scanner *s, struct kl_report *r, bool partial, struct vigil_event **ret)
+{
+	const struct kl_header *h = &r->h;
+	const char *kname = kl_kind_name(h->kind);
+	struct vigil_event *ev = vigil_event_new(kname, kind_severity(r));
+	char who[128] = "", at[192] = "", dedup[512];
+	const struct kl_frame *top = NULL;
+	const char *module = NULL;
+	if (!ev)
+		return -ENOMEM;
+
+	/* leading frames: reliable ones in order, then the unreliable ones */
+	json_object *frames = json_object_new_array();
+	for (int pass = 0; pass < 2 && frames; pass++)
+		for (unsigned i = 0; i < r->nframes; i++) {
+			const struct kl_frame *f = &r->frames[i];
+			if (f->reliable != (pass == 0) || noise_frame(f->symbol))
+				continue;
+			if (json_object_array_length(frames) >= 32)
+				break;
+			json_object_array_add(frames, frame_json(f));
+			if (!top)
+				top = f;
+			if (!module && f->module[0] && json_object_array_length(frames) <= 8)
+				module = f->module;
+		}
+	if (r->have_ip && r->ip.module[0])
+		module = r->ip.module;
+	const char *where = r->have_ip && strcmp(r->ip.symbol, "0x0") ? r->ip.symbol : top ? top->symbol : NULL;
+
+	if (r->comm[0] && r->pid >= 0)
+		snprintf(who, sizeof(who), " in %s (pid %" PRId64 ")", r->comm, r->pid);
+	else if (r->comm[0])
+		snprintf(who, sizeof(who), " in %s", r->comm);
+	if (where)
+		snprintf(at, sizeof(at), " at %s%s%s%s", where, module ? " [" : "", module ? module : "", module ? "]" : "");
+
+	switch (h->kind) {
+	case KL_SOFT_LOCKUP:
+		vigil_event_set_summary(ev, "soft lockup on CPU#%d for %" PRId64 "s%s%s", r->cpu, h->duration_s, who, at);
+		break;
+	case KL_HARD_LOCKUP:
+		vigil_event_set_summary(ev, "hard lockup on CPU#%d%s%s", r->cpu, who, at);
+		break;
+	case KL_HUNG_TASK:
+		vigil_event_set_summary(ev, "task %s (pid %" PRId64 ") blocked for more than %" PRId64 "s%s", r->comm,
+					r->pid, h->duration_s, at);
+		break;
+	case KL_RCU_STALL:
+		if (r->cpu >= 0)
+			vigil_event_set_summary(ev, "RCU stall (%s) on CPU#%d%s%s", h->detail, r->cpu, who, at);
+		else
+			vigil_event_set_summary(ev, "RCU stall (%s)%s%s", h->detail, who, at);
+		break;
+	case KL_OOPS:
+		vigil_event_set_summary(ev, "kernel oops: %s%s%s%s%s", cause_text(h->cause),
+					h->detail[0] ? " at address " : "", h->detail, at, who);
+		break;
+	case KL_GPF:
+		vigil_event_set_summary(ev, "general protection fault%s%s", at, who);
+		break;
+	case KL_BUG:
+		if (h->location[0])
+			vigil_event_set_summary(ev, "kernel BUG at %s%s%s", h->location, at, who);
+		else if (h->detail[0])
+			vigil_event_set_summary(ev, "BUG: %s%s%s", h->detail, at, who);
+		else
+			vigil_event_set_summary(ev, "kernel BUG (%s)%s%s", h->cause ? h->cause : "bug", at, who);
+		break;
+	case KL_PANIC:
+		vigil_event_set_summary(ev, "kernel panic: %s", h->detail);
+		break;
+	case KL_WARNING:
+		if (h->location[0])
+			vigil_event_set_summary(ev, "kernel WARNING at %s%s", h->location, who);
+		else
+			vigil_event_set_summary(ev, "kernel WARNING: %s%s", h->detail, who);
+		break;
+	case KL_SCHED_ATOMIC:
+		vigil_event_set_summary(ev, "scheduling while atomic%s%s", who, at);
+		break;
+	case KL_OOM_KILL:
+		vigil_event_set_summary(ev, "%s killed %s (pid %" PRId64 ")",
+					h->cause && !strcmp(h->cause, "memcg") ? "memory cgroup OOM" : "OOM killer",
+					r->comm[0] ? r->comm : "?", r->pid);
+		break;
+	case KL_IO_ERROR:
+		if (h->pos >= 0)
+			vigil_event_set_summary(ev, "I/O error on %s, %s %" PRId64, h->device,
+						h->cause && !strcmp(h->cause, "buffer_io_error") ? "block" : "sector", h->pos);
+		else
+			vigil_event_set_summary(ev, "I/O error on %s", h->device);
+		break;
+	case KL_IO_TIMEOUT:
+		vigil_event_set_summary(ev, "I/O timeout on %s: %s", h->device, h->detail);
+		break;
+	case KL_VIRTIO_ERROR:
+		vigil_event_set_summary(ev, "virtio error on %s: %s", h->device, h->detail);
+		break;
+	case KL_PCI_HOTPLUG:
+		vigil_event_set_summary(ev, "PCIe hotplug slot %s: %s", h->device, h->detail);
+		break;
+	case KL_NETDEV_TX_TIMEOUT:
+		vigil_event_set_summary(ev, "transmit timeout on %s: %s", h->device, h->detail);
+		break;
+	case KL_FS_ERROR:
+		vigil_event_set_summary(ev, "filesystem error on %s: %s", h->device[0] ? h->device : "?", h->detail);
+		break;
+	case KL_MCE:
+		vigil_event_set_summary(ev, "hardware error: %s", h->detail);
+		break;
+	default:
+		break;
+	}
+
+	if (r->cpu >= 0)
+		vigil_event_set_int(ev, "cpu", r->cpu);
+	if (r->comm[0])
+		vigil_event_set_str(ev, "comm", r->comm);
+	if (r->pid >= 0)
+		vigil_event_set_int(ev, "pid", r->pid);
+	if (h->duration_s >= 0)
+		vigil_event_set_int(ev, "duration_s", h->duration_s);
+	if (r->have_ip) {
+		vigil_event_set_json(ev, "ip", frame_json(&r->ip));
+		json_object *ipo = vigil_event_get(ev, "ip");
+		if (ipo)
+			json_object_object_del(ipo, "reliable");
+	}
+	if (r->have_lr) {
+		vigil_event_set_json(ev, "lr", frame_json(&r->lr));
+		json_object *lro = vigil_event_get(ev, "lr");
+		if (lro)
+			json_object_object_del(lro, "reliable");
+	}
+	if (frames && json_object_array_length(frames) > 0)
+		vigil_event_set_json(ev, "frames", frames);
+	else if (frames)
+		json_object_put(frames);
+	if (module)
+		vigil_event_set_str(ev, "module", module);
+	if (r->taint[0])
+		vigil_event_set_str(ev, "taint", r->taint);
+	if (h->cause)
+		vigil_event_set_str(ev, "cause", h->cause);
+	else if (h->kind == KL_OOPS)
+		vigil_event_set_str(ev, "cause", "oops");
+	if (h->location[0])
+		vigil_event_set_str(ev, "location", h->location);
+	if (h->kind == KL_OOPS && h->detail[0])
+		vigil_event_set_str(ev, "address", h->detail);
+	if (h->kind == KL_PANIC)
+		vigil_event_set_str(ev, "reason", h->detail);
+	else if (h->detail[0] && h->kind != KL_OOPS)
+		vigil_event_set_str(ev, "message", h->detail);
+	if (h->device[0])
+		vigil_event_set_str(ev, "device_name", h->device);
+	if (h->pos >= 0)
+		vigil_event_set_int(ev, h->kind == KL_IO_ERROR && h->cause && !strcmp(h->cause, "buffer_io_error")
+						? "block" : "sector", h->pos);
+	const char *release = r->release[0] ? r->release : s->release[0] ? s->release : NULL;
+	if (release)
+		vigil_event_set_str(ev, "kernel_release", release);
+	if (r->hardware[0])
+		vigil_event_set_str(ev, "hardware", r->hardware);
+	if (r->modules[0])
+		vigil_event_set_str(ev, "modules", r->modules);
+	if (r->first_ts >= 0)
+		vigil_event_set_int(ev, "kernel_ts_usec", r->first_ts);
+	if (r->first_seq)
+		vigil_event_set_int(ev, "kmsg_seq", (int64_t)r->first_seq);
+	if (r->caller[0])
+		vigil_event_set_str(ev, "caller", r->caller);
+	if (r->truncated_trace || r->dropped)
+		vigil_event_set_int(ev, "lines_dropped", r->dropped + (r->nframes_seen - r->nframes));
+	vigil_event_set_bool(ev, "partial", partial);
+	if (s->boot_realtime && r->first_ts >= 0)
+		vigil_event_set_time(ev, s->boot_realtime + (uint64_t)r->first_ts, (uint64_t)r->first_ts);
+
+	if (h->kind == KL_PANIC && s->have_last &&
+	    (r->first_ts < 0 || s->last_ts < 0 || r->first_ts - s->last_ts <= 60 * 1000000LL)) {
+		json_object *cb = json_object_new_object();
+		if (cb) {
+			json_object_object_add(cb, "kind", json_object_new_string(s->last_kind));
+			json_object_object_add(cb, "summary", json_object_new_string(s->last_summary));
+			vigil_event_set_json(ev, "caused_by", cb);
+		}
+	}
+
+	/* raw report lines */
+	for (size_t off = 0; off < r->raw_len;) {
+		char *nl = memchr(r->raw + off, '\n', r->raw_len - off);
+		size_t e = nl ? (size_t)(nl - r->raw) : r->raw_len;
+		r->raw[e] = 0;
+		vigil_event_add_raw(ev, r->raw + off);
+		r->raw[e] = '\n';
+		off = e + 1;
+	}
+
+	/* dedup: the identity of the problem, not its instance (no duration, no pid for lockups) */
+	const char *frame_id = where ? where : "";
+	switch (h->kind) {
+	case KL_HUNG_TASK:
+	case KL_SOFT_LOCKUP:
+	case KL_HARD_LOCKUP:
+	case KL_RCU_STALL:
+	case KL_SCHED_ATOMIC:
+		snprintf(dedup, sizeof(dedup), "%s/%d/%s/%s", kname, r->cpu, r->comm, frame_id);
+		break;
+	case KL_OOPS:
+	case KL_GPF:
+	case KL_BUG:
+	case KL_WARNING:
+		snprintf(dedup, sizeof(dedup), "%s/%s/%s/%s", kname, h->cause ? h->cause : "", h->location, frame_id);
+		break;
+	case KL_PANIC:
+		snprintf(dedup, sizeof(dedup), "panic/%.200s", h->detail);
+		break;
+	case KL_OOM_KILL:
+		snprintf(dedup, sizeof(dedup), "oom_kill/%s/%s", h->cause ? h->cause : "", r->comm);
+		break;
+	case KL_MCE:
+		snprintf(dedup, sizeof(dedup), "mce/%.200s", h->cause ? h->cause : "");
+		break;
+	default:
+		snprintf(dedup, sizeof(dedup), "%s/%s/%s", kname, h->cause ? h->cause : "", h->device);
+		break;
+	}
+	vigil_event_set_dedup_key(ev, dedup);
+
+	if (s->sigs)
+		kl_signatures_apply(s->sigs, ev);
+	if (h->kind == KL_PANIC && !vigil_event_get(ev, "known_issue") && s->have_last && s->last_known_issue &&
+	    vigil_event_get(ev, "caused_by"))
+		vigil_event_set_json(ev, "known_issue", json_object_get(s->last_known_issue));
+
+	/* remember for a following panic */
+	snprintf(s->last_kind, sizeof(s->last_kind), "%s", kname);
+	snprintf(s->last_summary, sizeof(s->last_summary), "%s", vigil_event_summary(ev));
+	if (s->last_known_issue)
+		json_object_put(s->last_known_issue);
+	json_object *ki = vigil_event_get(ev, "known_issue");
+	s->last_known_issue = ki ? json_object_get(ki) : NULL;
+	s->last_ts = r->last_ts;
+	s->have_last = h->kind != KL_PANIC;
+
+	*ret = ev;
+	return 0;
+}
+
+static int deliver(struct kl_scanner *s, struct vigil_event *ev)
+{
+	s->stats.events++;
+	s->emitted++;
+	int r = s->cb ? s->cb(ev, s->userdata) : (vigil_event_unref(ev), 0);
+	if (r < 0 && s->error == 0)
+		s->error = r;
+	return r;
+}
+
+static int report_close(struct kl_scanner *s, struct kl_report *r, bool cut)
+{
+	if (!r->open)
+		return 0;
+	r->open = false;
+	if (r->h.kind == KL_CUT_HERE || r->h.kind == KL_NONE)
+		return 0; /* "cut here" without a report after it */
+	bool partial = report_partial(r, cut);
+	struct vigil_event *ev = NULL;
+	s->stats.reports++;
+	if (partial)
+		s->stats.partial++;
+	int k = report_to_event(s, r, partial, &ev);
+	if (k < 0)
+		return k;
+	return deliver(s, ev);
+}
+
+/* ------------------------------------------------------------------------ */
+
+static struct kl_report *slot_for(struct kl_scanner *s, const struct kl_line *l)
+{
+	struct kl_report *best = NULL;
+	for (size_t i = 0; i < KL_OPEN_MAX; i++) {
+		struct kl_report *r = &s->slots[i];
+		if (r->open && strcmp(r->caller, l->caller) == 0 && (!best || r->serial > best->serial))
+			best = r;
+	}
+	return best;
+}
+
+static struct kl_report *most_recent(struct kl_scanner *s)
+{
+	struct kl_report *best = NULL;
+	for (size_t i = 0; i < KL_OPEN_MAX; i++)
+		if (s->slots[i].open && (!best || s->slots[i].serial > best->serial))
+			best = &s->slots[i];
+	return best;
+}
+
+static struct kl_report *oldest(struct kl_scanner *s)
+{
+	struct kl_report *best = NULL;
+	for (size_t i = 0; i < KL_OPEN_MAX; i++)
+		if (s->slots[i].open && (!best || s->slots[i].serial < best->serial))
+			best = &s->slots[i];
+	return best;
+}
+
+static void report_append(struct kl_report *r, const struct kl_line *l)
+{
+	report_add_raw(r, l);
+	if (l->ts_usec >= 0)
+		r->last_ts = l->ts_usec;
+	report_body(r, l->text, l->len);
+}
+
+/* Merge a sub-header's fields into the open report. */
+static void merge_header(struct kl_report *r, const struct kl_header *h, bool take_kind)
+{
+	if (take_kind) {
+		struct kl_header old = r->h;
+		r->h = *h;
+		if (!h->cause && old.cause)
+			r->h.cause = old.cause;
+		if (!h->detail[0] && old.detail[0])
+			memcpy(r->h.detail, old.detail, sizeof(old.detail));
+		if (!h->location[0] && old.location[0])
+			memcpy(r->h.location, old.location, sizeof(old.location));
+		if (h->duration_s < 0)
+			r->h.duration_s = old.duration_s;
+	} else {
+		if (!r->h.cause && h->cause)
+			r->h.cause = h->cause;
+		if (!r->h.device[0] && h->device[0])
+			memcpy(r->h.device, h->device, sizeof(h->device));
+	}
+	if (h->cpu >= 0 && r->cpu < 0)
+		r->cpu = h->cpu;
+	if (h->pid >= 0 && r->pid < 0)
+		r->pid = h->pid;
+	if (h->comm[0] && !r->comm[0])
+		memcpy(r->comm, h->comm, sizeof(r->comm));
+}
+
+static int single_event(struct kl_scanner *s, const struct kl_line *l, const struct kl_header *h)
+{
+	struct kl_report *r = slot_open(s, l, h);
+	if (!r) {
+		int k = report_close(s, oldest(s), true);
+		if (k < 0)
+			return k;
+		r = slot_open(s, l, h);
+		if (!r)
+			return -ENOSPC;
+	}
+	report_append(r, l);
+	if (h->kind == KL_OOM_KILL)
+		r->oom_done = true;
+	return report_close(s, r, false);
+}
+
+static int open_report(struct kl_scanner *s, const struct kl_line *l, const struct kl_header *h)
+{
+	struct kl_report *r = slot_open(s, l, h);
+	if (!r) {
+		int k = report_close(s, oldest(s), true);
+		if (k < 0)
+			return k;
+		r = slot_open(s, l, h);
+		if (!r)
+			return -ENOSPC;
+	}
+	report_append(r, l);
+	return 0;
+}
+
+static bool is_oopsish(enum kl_kind k) { return k == KL_OOPS || k == KL_GPF || k == KL_BUG; }
+
+int kl_scanner_feed(struct kl_scanner *s, const struct kl_line *l)
+{
+	struct kl_header h;
+	int k;
+
+	s->emitted = 0;
+	s->error = 0;
+	s->stats.lines++;
+	if (!l->kernel) {
+		s->stats.non_kernel++;
+		return 0;
+	}
+	const char *t = l->text;
+	size_t n = l->len;
+
+	/* close reports across a silence or a clock jump back (next boot in the same file) */
+	if (l->ts_usec >= 0) {
+		for (size_t i = 0; i < KL_OPEN_MAX; i++) {
+			struct kl_report *r = &s->slots[i];
+			if (r->open && r->last_ts >= 0 &&
+			    (l->ts_usec - r->last_ts > GAP_USEC || l->ts_usec + 1000000 < r->last_ts))
+				if ((k = report_close(s, r, true)) < 0)
+					return k;
+		}
+	}
+	if (n > 14 && t[0] == 'L' && PFX(t, n, "Linux version ")) {
+		const char *e = memchr(t + 14, ' ', n - 14);
+		copy_text(s->release, sizeof(s->release), t + 14, e ? (size_t)(e - t - 14) : n - 14);
+		for (size_t i = 0; i < KL_OPEN_MAX; i++)
+			if ((k = report_close(s, &s->slots[i], true)) < 0)
+				return k;
+		s->have_last = false;
+		return s->emitted;
+	}
+
+	struct kl_report *r = slot_for(s, l);
+	enum kl_kind kind = kl_classify(t, n, &h);
+
+	if (kind == KL_NONE) {
+		if (r) {
+			if (r->h.kind == KL_OOM_KILL || kl_is_body(t, n)) {
+				report_append(r, l);
+				if (r->end_marker)
+					k = report_close(s, r, false);
+				else
+					k = 0;
+				return k < 0 ? k : s->emitted;
+			}
+			k = report_close(s, r, false);
+			return k < 0 ? k : s->emitted;
+		}
+		/* another CPU's NMI backtrace for a report opened by a different caller */
+		if (l->caller[0] && (r = most_recent(s)) && kl_is_body(t, n) && (t[0] == ' ' || t[0] == 'C' || t[0] == 'N'))
+			report_append(r, l);
+		return s->emitted;
+	}
+
+	if (r) {
+		bool append = false;
+		switch (h.role) {
+		case KL_ROLE_OOPS_SUB:
+			if ((is_oopsish(r->h.kind) || r->h.kind == KL_CUT_HERE) && !r->have_oops_line) {
+				append = true;
+				r->have_oops_line = true;
+				merge_header(r, &h, r->h.kind == KL_CUT_HERE);
+			}
+			break;
+		case KL_ROLE_BUG_SUB:
+			if ((r->h.kind == KL_BUG || r->h.kind == KL_CUT_HERE) && !r->have_oops_line) {
+				append = true;
+				r->have_oops_line = true;
+				merge_header(r, &h, r->h.kind == KL_CUT_HERE);
+			}
+			break;
+		case KL_ROLE_REFINE:
+			if (r->h.kind == KL_WARNING || r->h.kind == KL_CUT_HERE) {
+				append = true;
+				merge_header(r, &h, true);
+			}
+			break;
+		case KL_ROLE_OOM_END:
+			if (r->h.kind == KL_OOM_KILL) {
+				merge_header(r, &h, false);
+				if (h.pid >= 0)
+					r->pid = h.pid;
+				if (h.comm[0])
+					memcpy(r->comm, h.comm, sizeof(r->comm));
+				if (h.cause)
+					r->h.cause = h.cause;
+				r->oom_done = true;
+				report_append(r, l);
+				k = report_close(s, r, false);
+				return k < 0 ? k : s->emitted;
+			}
+			break;
+		case KL_ROLE_START:
+			if (r->h.kind == KL_CUT_HERE && h.kind != KL_CUT_HERE) {
+				append = true;
+				merge_header(r, &h, true);
+			} else if (r->h.kind == KL_OOM_KILL && h.kind == KL_OOM_KILL && !r->oom_done) {
+				/* ≤4.x "Out of memory: Kill process %d (%s) score …" inside the report */
+				append = true;
+				if (h.pid >= 0)
+					r->pid = h.pid;
+				if (h.comm[0])
+					memcpy(r->comm, h.comm, sizeof(r->comm));
+				if (h.cause)
+					r->h.cause = h.cause;
+			} else if (r->h.kind == KL_OOPS && h.kind == KL_OOPS && r->h.cause &&
+				   !strcmp(r->h.cause, "nx_violation") && !r->have_ip) {
+				append = true; /* "kernel tried to execute NX-protected page" + "BUG: unable to handle …" */
+			}
+			break;
+		case KL_ROLE_SINGLE:
+			break;
+		}
+		if (append) {
+			report_append(r, l);
+			return s->emitted;
+		}
+		/* the next report (or an unrelated event line) ends this one */
+		if ((k = report_close(s, r, true)) < 0)
+			return k;
+	}
+
+	if (h.role == KL_ROLE_SINGLE || h.role == KL_ROLE_OOM_END ||
+	    (h.role == KL_ROLE_REFINE && h.kind == KL_NETDEV_TX_TIMEOUT))
+		k = single_event(s, l, &h);
+	else
+		k = open_report(s, l, &h);
+	return k < 0 ? k : s->emitted;
+}
+
+int kl_scanner_flush(struct kl_scanner *s)
+{
+	int k;
+	s->emitted = 0;
+	for (size_t i = 0; i < KL_OPEN_MAX; i++)
+		if ((k = report_close(s, &s->slots[i], true)) < 0)
+			return k;
+	return s->emitted;
+}
+
+/* ------------------------------------------------------------------------
+ * Saved logs
+ * ------------------------------------------------------------------------ */
+
+static int feed_one(struct kl_scanner *s, const char *b, size_t n)
+{
+	struct kl_line l;
+	kl_parse_line(b, n, &l);
+	return kl_scanner_feed(s, &l);
+}
+
+/* A syslog stamp + host + " kernel: " starting at c? */
+static bool joined_boundary(const char *start, const char *c, const char *end)
+{
+	(void)start;
+	const char *h = kl_syslog_stamp_end(c, end);
+	if (!h)
+		return false;
+	const char *sp = memchr(h, ' ', (size_t)(end - h) < 256 ? (size_t)(end - h) : 256);
+	return sp && end - sp > 8 && memcmp(sp, " kernel:", 8) == 0;
+}
+
+int kl_scanner_feed_text(struct kl_scanner *s, const char *buf, size_t len)
+{
+	int total = 0, k;
+	if (len > KL_LINE_MAX) {
+		s->stats.truncated_lines++;
+		len = KL_LINE_MAX;
+	}
+	/* joined syslog paste: "Mon DD HH:MM:SS host kernel: a Mon DD HH:MM:SS host kernel: b" */
+	if (len > 40 && buf[0] >= 'A' && buf[0] <= 'S' && kl_syslog_stamp_end(buf, buf + len)) {
+		const char *end = buf + len, *seg = buf, *p = buf + 16;
+		while (p < end) {
+			const char *kw = memmem(p, (size_t)(end - p), " kernel: ", 9);
+			if (!kw)
+				break;
+			/* back over the host and the 15-char stamp (+ optional fraction not supported here) */
+			const char *hs = kw;
+			while (hs > seg && hs[-1] != ' ')
+				hs--;
+			const char *c = hs - 16;
+			if (c > seg && c[-1] == ' ' && joined_boundary(seg, c, end)) {
+				if ((k = feed_one(s, seg, (size_t)(c - 1 - seg))) < 0)
+					return k;
+				total += k;
+				seg = c;
+			}
+			p = kw + 9;
+		}
+		k = feed_one(s, seg, (size_t)(end - seg));
+		return k < 0 ? k : total + k;
+	}
+	k = feed_one(s, buf, len);
+	return k;
+}
+
+int kl_scanner_feed_chunk(struct kl_scanner *s, const char *buf, size_t len)
+{
+	int total = 0, k;
+	const char *p = buf, *end = buf + len;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		if (!nl) {
+			/* keep the tail for the next call */
+			size_t tl = (size_t)(end - p);
+			if (s->pending_skip)
+				return total;
+			if (s->pending_len + tl > KL_LINE_MAX) {
+				tl = KL_LINE_MAX - s->pending_len;
+				s->pending_skip = true;
+			}
+			if (!s->pending) {
+				s->pending = malloc(KL_LINE_MAX);
+				if (!s->pending)
+					return -ENOMEM;
+			}
+			memcpy(s->pending + s->pending_len, p, tl);
+			s->pending_len += tl;
+			return total;
+		}
+		if (s->pending_len || s->pending_skip) {
+			size_t tl = (size_t)(nl - p);
+			if (!s->pending_skip) {
+				if (s->pending_len + tl > KL_LINE_MAX)
+					tl = KL_LINE_MAX - s->pending_len;
+				memcpy(s->pending + s->pending_len, p, tl);
+				s->pending_len += tl;
+			} else
+				s->stats.truncated_lines++;
+			k = kl_scanner_feed_text(s, s->pending, s->pending_len);
+			s->pending_len = 0;
+			s->pending_skip = false;
+		} else
+			k = kl_scanner_feed_text(s, p, (size_t)(nl - p));
+		if (k < 0)
+			return k;
+		total += k;
+		p = nl + 1;
+	}
+	return total;
+}
+
+int kl_scanner_finish(struct kl_scanner *s)
+{
+	int total = 0, k;
+	if (s->pending_len) {
+		k = kl_scanner_feed_text(s, s->pending, s->pending_len);
+		s->pending_len = 0;
+		s->pending_skip = false;
+		if (k < 0)
+			return k;
+		total += k;
+	}
+	k = kl_scanner_flush(s);
+	return k < 0 ? k : total + k;
+}
+
+int kl_scan_buffer(const char *buf, size_t len, const struct kl_signatures *sigs,
+		   int (*cb)(struct vigil_event *ev, void *userdata), void *userdata)
+{
+	struct kl_scanner *s;
+	int k = kl_scanner_new(sigs, cb, userdata, &s);
+	if (k < 0)
+		return k;
+	k = kl_scanner_feed_chunk(s, buf, len);
+	if (k >= 0)
+		k = kl_scanner_finish(s);
+	int n = (int)s->stats.events;
+	kl_scanner_free(s);
+	return k < 0 ? k : n;
+}
+
+uint64_t kl_kernel_version(const char *release)
+{
+	uint64_t v[3] = {0, 0, 0};
+	const char *p = release;
+	if (!p)
+		return 0;
+	for (int i = 0; i < 3; i++) {
+		if (*p < '0' || *p > '9')
+			break;
+		while (*p >= '0' && *p <= '9') {
+			if (v[i] < 100000)
+				v[i] = v[i] * 10 + (uint64_t)(*p - '0');
+			p++;
+		}
+		if (*p != '.')
+			break;
+		p++;
+	}
+	if (!v[0])
+		return 0;
+	return v[0] << 32 | (v[1] & 0xffff) << 16 | (v[2] & 0xffff);
+}
