@@ -186,6 +186,7 @@ struct parse_state {
 	char prev_section[256];
 	char prev_key[256];
 	unsigned prev_line;
+	unsigned header_line; /* line of the last [section] header */
 	int failed;
 };
 
@@ -223,6 +224,11 @@ static char *reader(char *str, int num, void *stream)
 	} else {
 		memcpy(str, line, len);
 		str[len] = 0;
+		const char *p = str;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '[')
+			ps->header_line = ps->line;
 	}
 	free(line);
 	return str;
@@ -313,7 +319,9 @@ static int handler(void *user, const char *section, const char *name, const char
 		ps->failed = -EINVAL;
 		return 1;
 	}
-	struct vigil_section *s = config_get_section(ps->c, section, where);
+	char hwhere[512];
+	snprintf(hwhere, sizeof(hwhere), "%s:%u", ps->file, ps->header_line);
+	struct vigil_section *s = config_get_section(ps->c, section, hwhere);
 	if (!s) {
 		ps->failed = -ENOMEM;
 		return 0;
@@ -721,6 +729,12 @@ static const char *value_of(const struct vigil_section *s, const char *key)
 		return e->value;
 	const struct vigil_config_key *k = vigil_config_key_find(s->keys, key);
 	return k ? k->def : NULL;
+}
+
+const char *vigil_cfg_where(const struct vigil_section *s, const char *key)
+{
+	struct entry *e = find_entry(s, key);
+	return e ? e->where : s->where;
 }
 
 bool vigil_cfg_is_set(const struct vigil_section *s, const char *key) { return find_entry(s, key) != NULL; }

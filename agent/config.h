@@ -48,6 +48,8 @@ int vigil_section_validate(struct vigil_section *s, const struct vigil_config_ke
 			   struct vigil_config_errors *errs);
 /* Validate one value against one key (type, range, enum, check fn). */
 int vigil_config_check_value(const struct vigil_config_key *k, const char *value, const char **ret_reason);
+/* "file:line" of key in s, or of the section header when unset. */
+const char *vigil_cfg_where(const struct vigil_section *s, const char *key);
 /* Bind a key table (for defaults) without validating. */
 void vigil_section_bind(struct vigil_section *s, const struct vigil_config_key *keys);
 const struct vigil_config_key *vigil_config_key_find(const struct vigil_config_key *keys, const char *name);

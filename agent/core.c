@@ -970,7 +970,8 @@ static int on_watchdog(sd_event_source *s, uint64_t usec, void *userdata)
 	if (all_live(c))
 		sd_notify(false, "WATCHDOG=1");
 	sd_watchdog_enabled(false, &interval);
-	sd_event_source_set_time(s, usec + (interval ? interval / 2 : 10 * USEC_PER_SEC));
+	/* usec is when this run was due (0 the first time): schedule from now. */
+	sd_event_source_set_time(s, vigil_now(&c->core_ctx, CLOCK_MONOTONIC) + (interval ? interval / 2 : 10 * USEC_PER_SEC));
 	sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
 	return 0;
 }
@@ -1165,6 +1166,19 @@ int vigil_core_replay(struct vigil_core *c, const char *file)
 	fprintf(stderr, "vigild: replay of %s: %" PRIu64 " events %s\n", file, c->n_replay_printed,
 		kinds ? kinds : "");
 	return r < 0 ? r : 0;
+}
+
+void vigil_core_list_keys(struct vigil_core *c, void (*print)(const char *section, const struct vigil_config_key *keys))
+{
+	char sec[64];
+	for (size_t i = 0; i < c->n_plugins; i++) {
+		const struct vigil_plugin *d = c->plugins[i].lp->desc;
+		print(d->name, d->keys);
+		if (d->kind & VIGIL_PLUGIN_ACTION) {
+			snprintf(sec, sizeof(sec), "action %s-NAME", d->name);
+			print(sec, d->action_keys);
+		}
+	}
 }
 
 /* ---------------------------------------------------------------- status */

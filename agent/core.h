@@ -42,6 +42,9 @@ int vigil_core_reload(struct vigil_core *c);
  * (vigilctl check-config). Errors joined into *ret_errors. */
 int vigil_core_check_file(struct vigil_core *c, const char *file, char **ret_errors);
 
+void vigil_core_list_keys(struct vigil_core *c,
+			  void (*print)(const char *section, const struct vigil_config_key *keys));
+
 /* Used by the control socket. */
 json_object *vigil_core_status(struct vigil_core *c);
 json_object *vigil_core_recent(struct vigil_core *c, size_t max);

@@ -152,6 +152,8 @@ int main(int argc, char **argv)
 		vigil_core_free(core);
 		return 1;
 	}
+	if (list_keys)
+		vigil_core_list_keys(core, print_keys);
 	if (list_keys || o.check_only) {
 		if (o.check_only)
 			printf("configuration OK\n");

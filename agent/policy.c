@@ -190,8 +190,8 @@ static int rule_init(struct vigil_rule *r, struct vigil_section *s, bool (*is_ac
 	for (size_t i = 0; i < r->n_kinds; i++) {
 		const char *k = r->kinds[i];
 		if (strpbrk(k, "*?[") == NULL && !vigil_event_kind_known(k)) {
-			vigil_config_errors_add(errs, "%s: [rule %s] match: unknown event kind '%s'", r->where, r->name,
-						k);
+			vigil_config_errors_add(errs, "%s: [rule %s] match: unknown event kind '%s'",
+						vigil_cfg_where(s, "match"), r->name, k);
 			failed = -EINVAL;
 		}
 	}
@@ -202,8 +202,8 @@ static int rule_init(struct vigil_rule *r, struct vigil_section *s, bool (*is_ac
 	}
 	for (size_t i = 0; i < r->n_actions; i++)
 		if (!is_action(r->actions[i], ud)) {
-			vigil_config_errors_add(errs, "%s: [rule %s] actions: unknown action '%s'", r->where, r->name,
-						r->actions[i]);
+			vigil_config_errors_add(errs, "%s: [rule %s] actions: unknown action '%s'",
+						vigil_cfg_where(s, "actions"), r->name, r->actions[i]);
 			failed = -EINVAL;
 		}
 	for (size_t i = 0; i < vigil_cfg_count(s); i++) {

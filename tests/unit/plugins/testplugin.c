@@ -3,13 +3,13 @@
  * wrong ABI version, and without the descriptor symbol. */
 #include "vigil/plugin.h"
 
-static int test_init(struct vigil_ctx *ctx, const struct vigil_section *sec, void **ret)
+static int __attribute__((unused)) test_init(struct vigil_ctx *ctx, const struct vigil_section *sec, void **ret)
 {
 	*ret = NULL;
 	return 0;
 }
 
-static const struct vigil_config_key test_keys[] = {
+static const struct vigil_config_key __attribute__((unused)) test_keys[] = {
 	{"answer", VIGIL_CFG_INT, "42", 0, 100, .help = "a number"},
 	{NULL},
 };
