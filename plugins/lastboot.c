@@ -178,8 +178,12 @@ static int lb_read(const char *path, uint64_t max, char **ret, size_t *ret_len, 
 		return negative_errno();
 	if (!S_ISREG(ret_st->st_mode))
 		return -EBADF;
-	/* sysfs-like files (pstore) may report size 0 or the real one; read
-	 * up to max either way */
+	/* a dump bigger than max: the crash is at its end, keep the tail */
+	if ((uint64_t)ret_st->st_size > max) {
+		if (lseek(fd, ret_st->st_size - (off_t)max, SEEK_SET) < 0)
+			return negative_errno();
+	}
+	/* pstore files may report size 0 or the real one; read up to max */
 	size_t cap = 64 * 1024, len = 0;
 	_cleanup_free_ char *buf = malloc(cap + 1);
 	if (!buf)
@@ -206,6 +210,13 @@ static int lb_read(const char *path, uint64_t max, char **ret, size_t *ret_len, 
 		len += (size_t)n;
 	}
 	buf[len] = '\0';
+	if ((uint64_t)ret_st->st_size > max) { /* drop the cut first line */
+		char *nl = memchr(buf, '\n', len);
+		if (nl) {
+			len -= (size_t)(nl + 1 - buf);
+			memmove(buf, nl + 1, len + 1);
+		}
+	}
 	*ret = TAKE_PTR(buf);
 	*ret_len = len;
 	return 0;

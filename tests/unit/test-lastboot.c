@@ -178,6 +178,25 @@ static void test_pstore_parts(void **state)
 	lb_job_free(j);
 }
 
+/* A vmcore-dmesg.txt bigger than max_file_size: its tail (the crash) is read. */
+static void test_tail_of_big_file(void **state)
+{
+	run("mkdir -p %s/crash/big && cd %s/crash/big && for i in $(seq 1 3000); do "
+	    "echo \"[    1.$i] random: crng init filler line number $i to grow the log\"; done > vmcore-dmesg.txt && "
+	    "cat %s/vmcore-dmesg.txt >> vmcore-dmesg.txt",
+	    tmp, tmp, FIX);
+	struct lb_job *j = new_job(false);
+	j->max_size = 64 * 1024;
+	assert_int_equal(lb_job_run(j), 0);
+	assert_int_equal(j->n_items, 1);
+	assert_true(j->items[0].size <= 64 * 1024);
+	struct vigil_event *ev = lb_build_event(&j->items[0]);
+	assert_non_null(ev);
+	assert_string_equal(ev_str(ev, "class"), "soft_lockup");
+	vigil_event_unref(ev);
+	lb_job_free(j);
+}
+
 static void test_helpers(void **state)
 {
 	char b[] = "<4>[  1.0] a\n<12>[  2.0] b\nx <3> y\n";
@@ -203,6 +222,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_vmcore_dmesg, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kdump_tools_xfs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pstore_parts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tail_of_big_file, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
