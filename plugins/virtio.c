@@ -841,10 +841,10 @@ static int vio_risk_evaluate(struct vio *v, bool force)
 	char cond[192];
 	snprintf(cond, sizeof(cond), "virtio_legacy_risk/%s", k->id);
 	if (n > 0)
-		vigil_event_set_summary(ev, "%zu legacy virtio device(s) on kernel %s at risk of %s on hot-unplug: %s",
+		vigil_event_set_summary(ev, "%zu legacy virtio device(s) on kernel %s exposed to %s: %s",
 					n, v->kernel, k->title, names);
 	else
-		vigil_event_set_summary(ev, "no legacy virtio device left at risk of %s on kernel %s", k->title,
+		vigil_event_set_summary(ev, "no legacy virtio device left exposed to %s on kernel %s", k->title,
 					v->kernel);
 	vigil_event_set_str(ev, "condition", cond);
 	vigil_event_set_bool(ev, "active", n > 0);
