@@ -584,7 +584,8 @@ const struct vigil_config_key *vigil_config_key_find(const struct vigil_config_k
 
 static bool bounded(const struct vigil_config_key *k) { return k->min != 0 || k->max != 0; }
 
-int vigil_config_check_value(const struct vigil_config_key *k, const char *value, const char **ret_reason)
+int vigil_config_check_value(const struct vigil_config_key *k, const char *key, const char *value,
+			     const char **ret_reason)
 {
 	int r;
 	*ret_reason = NULL;
@@ -666,7 +667,8 @@ int vigil_config_check_value(const struct vigil_config_key *k, const char *value
 		return -EINVAL;
 	}
 	if (k->check) {
-		r = k->check(k->name, value, ret_reason);
+		/* The configured key, not the table's pattern ("kernel.*"). */
+		r = k->check(key ? key : k->name, value, ret_reason);
 		if (r < 0) {
 			if (!*ret_reason)
 				*ret_reason = "invalid value";
@@ -690,7 +692,7 @@ int vigil_section_validate(struct vigil_section *s, const struct vigil_config_ke
 			failed = -EINVAL;
 			continue;
 		}
-		if (vigil_config_check_value(k, s->entries[i].value, &reason) < 0) {
+		if (vigil_config_check_value(k, s->entries[i].key, s->entries[i].value, &reason) < 0) {
 			if (k->type == VIGIL_CFG_ENUM) {
 				char allowed[512] = "";
 				for (const char *const *e = k->enum_values; e && *e; e++) {

@@ -47,7 +47,8 @@ const char *vigil_section_where(const struct vigil_section *s);
 int vigil_section_validate(struct vigil_section *s, const struct vigil_config_key *keys,
 			   struct vigil_config_errors *errs);
 /* Validate one value against one key (type, range, enum, check fn). */
-int vigil_config_check_value(const struct vigil_config_key *k, const char *value, const char **ret_reason);
+int vigil_config_check_value(const struct vigil_config_key *k, const char *key, const char *value,
+			     const char **ret_reason);
 /* "file:line" of key in s, or of the section header when unset. */
 const char *vigil_cfg_where(const struct vigil_section *s, const char *key);
 /* Bind a key table (for defaults) without validating. */

@@ -66,6 +66,7 @@ struct flush_hook {
 };
 
 struct flush_req {
+	struct flush_req *next; /* core's list of unfinished requests */
 	unsigned n_ref, pending;
 	bool finished;
 	struct vigil_core *core;
@@ -99,6 +100,7 @@ struct vigil_core {
 	struct vigil_workers *workers;
 	struct flush_hook *flush_hooks;
 	size_t n_flush_hooks;
+	struct flush_req *flush_reqs;
 
 	struct vigil_ctx core_ctx;
 	struct vigil_host host;
@@ -205,11 +207,21 @@ static void flush_req_unref(struct flush_req *r)
 	free(r);
 }
 
+static void flush_unlink(struct flush_req *r)
+{
+	for (struct flush_req **p = &r->core->flush_reqs; *p; p = &(*p)->next)
+		if (*p == r) {
+			*p = r->next;
+			break;
+		}
+}
+
 static void flush_finish(struct flush_req *r, int result)
 {
 	if (r->finished)
 		return;
 	r->finished = true;
+	flush_unlink(r);
 	r->timer = sd_event_source_disable_unref(r->timer);
 	if (r->done)
 		r->done(r->ctx, result, r->userdata);
@@ -249,17 +261,22 @@ int vigil_flush_request(struct vigil_ctx *ctx, uint64_t timeout_usec, vigil_work
 	int rc;
 	if (!r)
 		return -ENOMEM;
-	*r = (struct flush_req){.n_ref = 1, .core = c, .ctx = ctx, .done = done, .userdata = userdata};
+	*r = (struct flush_req){.n_ref = 1, .core = c, .ctx = ctx, .done = done, .userdata = userdata,
+				.next = c->flush_reqs};
+	c->flush_reqs = r;
 	uint64_t deadline = vigil_now(ctx, CLOCK_MONOTONIC) + timeout_usec;
 	if (c->n_flush_hooks == 0) {
 		/* Complete from the loop, never from inside the caller. */
 		rc = sd_event_add_defer(c->loop, NULL, on_flush_nohooks, r);
-		if (rc < 0)
+		if (rc < 0) {
+			flush_unlink(r);
 			free(r);
+		}
 		return rc;
 	}
 	rc = sd_event_add_time(c->loop, &r->timer, CLOCK_MONOTONIC, deadline, 0, on_flush_timeout, r);
 	if (rc < 0) {
+		flush_unlink(r);
 		free(r);
 		return rc;
 	}
@@ -439,6 +456,32 @@ static void recent_add(struct vigil_core *c, struct vigil_event *ev)
 	c->recent[slot] = vigil_event_ref(ev);
 }
 
+int vigil_event_finalize(struct vigil_ctx *ctx, struct vigil_event *ev)
+{
+	return vigil_event_stamp(ev, ctx->name, &ctx->core->host, vigil_now(ctx, CLOCK_REALTIME),
+				 vigil_now(ctx, CLOCK_MONOTONIC));
+}
+
+json_object *vigil_agent_summary(struct vigil_ctx *ctx)
+{
+	struct vigil_core *c = ctx->core;
+	json_object *o = json_object_new_object(), *p = json_object_new_object();
+	if (!o || !p) {
+		json_object_put(o);
+		json_object_put(p);
+		return NULL;
+	}
+	json_object_object_add(o, "version", json_object_new_string(PACKAGE_VERSION));
+	json_object_object_add(o, "uptime_s", json_object_new_int64((int64_t)((vigil_now(ctx, CLOCK_MONOTONIC) -
+										 c->started_mono) / USEC_PER_SEC)));
+	for (size_t i = 0; i < c->n_plugins; i++)
+		json_object_object_add(p, c->plugins[i].lp->desc->name,
+				       json_object_new_string(plugin_state_names[c->plugins[i].state]));
+	json_object_object_add(o, "plugins", p);
+	json_object_object_add(o, "events_emitted", json_object_new_int64((int64_t)c->n_emitted));
+	return o;
+}
+
 int vigil_emit(struct vigil_ctx *ctx, struct vigil_event *ev)
 {
 	struct vigil_core *c = ctx->core;
@@ -446,8 +489,7 @@ int vigil_emit(struct vigil_ctx *ctx, struct vigil_event *ev)
 
 	if (!ev)
 		return -EINVAL;
-	r = vigil_event_stamp(ev, ctx->name, &c->host, vigil_now(ctx, CLOCK_REALTIME),
-			      vigil_now(ctx, CLOCK_MONOTONIC));
+	r = vigil_event_finalize(ctx, ev);
 	if (r < 0) {
 		vigil_event_unref(ev);
 		return r;
@@ -849,6 +891,10 @@ static void plugin_stop(struct vigil_core *c, struct plugin_entry *pe)
 	if (pe->state != P_RUNNING)
 		return;
 	vigil_workers_detach_ctx(c->workers, &pe->ctx);
+	/* Its pending flush requests complete into nothing. */
+	for (struct flush_req *r = c->flush_reqs; r; r = r->next)
+		if (r->ctx == &pe->ctx)
+			r->done = NULL;
 	/* Drop its flush hooks. */
 	size_t o = 0;
 	for (size_t i = 0; i < c->n_flush_hooks; i++)
@@ -1026,6 +1072,10 @@ int vigil_core_start(struct vigil_core *c)
 	sigaddset(&ss, SIGTERM);
 	sigaddset(&ss, SIGINT);
 	sigaddset(&ss, SIGHUP);
+	/* Children (exec hooks, distro tools) are reaped by sd_event_add_child,
+	 * which needs SIGCHLD blocked in every thread: block it before any
+	 * worker thread exists. */
+	sigaddset(&ss, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &ss, NULL);
 	if ((r = sd_event_add_signal(c->loop, NULL, SIGTERM, on_term, c)) < 0 ||
 	    (r = sd_event_add_signal(c->loop, NULL, SIGINT, on_term, c)) < 0 ||

@@ -26,7 +26,7 @@ static void usage(FILE *f)
 		"      --control-socket PATH control socket for vigilctl\n"
 		"      --check-config        validate the configuration and exit\n"
 		"      --replay FILE|-       classify a saved kernel log, print events, exit\n"
-		"      --list-keys           print every configuration key and exit\n"
+		"      --list-keys           print every configuration key (section, key, type, default, help; tab-separated)\n"
 		"  -h, --help                this help\n"
 		"      --version             print the version\n",
 		VIGIL_CONF_FILE);
@@ -56,8 +56,8 @@ static void print_keys(const char *section, const struct vigil_config_key *k)
 {
 	static const char *const types[] = {"bool", "int", "duration", "size", "enum", "string", "list", "path"};
 	for (; k && k->name; k++)
-		printf("[%s] %s (%s%s%s): %s\n", section, k->name, types[k->type], k->def ? ", default " : "",
-		       k->def ? k->def : "", k->help ? k->help : "");
+		printf("%s\t%s\t%s\t%s\t%s\n", section, k->name, types[k->type], k->def ? k->def : "",
+		       k->help ? k->help : "");
 }
 
 int main(int argc, char **argv)

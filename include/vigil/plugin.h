@@ -58,7 +58,8 @@ enum vigil_cfg_type {
 
 #define VIGIL_CFG_VALUE_MAX 4096
 
-/* Optional extra check of a value after the type check; return 0 or a
+/* Optional extra check of a value after the type check; key is the key as
+ * configured ("kernel.panic", not the table's "kernel.*"). Return 0 or a
  * negative errno and set *ret_reason to a static string. */
 typedef int (*vigil_cfg_check_fn)(const char *key, const char *value, const char **ret_reason);
 
@@ -184,6 +185,15 @@ const char *vigil_plugin_name(struct vigil_ctx *ctx);
 /* Takes ownership of ev (also on failure). The core stamps id, times, host
  * and source, and runs the policy engine. */
 int vigil_emit(struct vigil_ctx *ctx, struct vigil_event *ev);
+
+/* Stamp an event like vigil_emit() does (id, times, host, source) without
+ * emitting it: for records a plugin sends itself (e.g. a heartbeat), so
+ * they still go through the one encoder. */
+int vigil_event_finalize(struct vigil_ctx *ctx, struct vigil_event *ev);
+
+/* A summary of the agent for heartbeats: {"version", "uptime_s",
+ * "plugins": {name: state}, "events_emitted"}. New object. */
+json_object *vigil_agent_summary(struct vigil_ctx *ctx);
 
 /* Logging to the journal (or stderr in the foreground), prefixed with the
  * plugin's name. vigil_log_errno() returns -abs(err) for `return`. */
