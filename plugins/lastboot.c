@@ -706,6 +706,9 @@ static char *lb_finish(struct lb *l, struct lb_job *j)
 			}
 			l->n_reported++;
 		}
+		for (char *c = it->path; *c; c++) /* one entry per line */
+			if (*c == '\n' || *c == '\r')
+				*c = '?';
 		LB_APPEND("%s %" PRIu64 " %s %s\n", it->hash, it->size, ev ? "reported" : "clean", it->path);
 	}
 #undef LB_APPEND
