@@ -155,10 +155,17 @@ static enum kl_kind hard_lockup(const char *t, size_t n, struct kl_header *h, en
 static enum kl_kind x86_fault(const char *t, size_t n, struct kl_header *h, size_t skip, const char *cause)
 {
 	if (n > skip) {
-		const char *a = t + skip;
-		while (a < t + n && *a == ' ')
+		/* " at %p" (<5.0), ", address: %px", " for address: %px" (≥5.0) */
+		const char *a = t + skip, *end = t + n;
+		while (a < end && (*a == ' ' || *a == ','))
 			a++;
-		copy_text(h->detail, sizeof(h->detail), a, (size_t)(t + n - a));
+		if (end - a > 3 && memcmp(a, "at ", 3) == 0)
+			a += 3;
+		else if (end - a > 9 && memcmp(a, "address: ", 9) == 0)
+			a += 9;
+		else if (end - a > 13 && memcmp(a, "for address: ", 13) == 0)
+			a += 13;
+		copy_text(h->detail, sizeof(h->detail), a, (size_t)(end - a));
 	}
 	return set(h, KL_OOPS, KL_ROLE_START, cause);
 }
@@ -167,7 +174,7 @@ static enum kl_kind x86_fault(const char *t, size_t n, struct kl_header *h, size
 static enum kl_kind bug_colon(const char *t, size_t n, struct kl_header *h)
 {
 	const char *end = t + n;
-	if (t[0] == 's') {
+	if (n > 0 && t[0] == 's') {
 		if (soft_lockup(t, n, h))
 			return h->kind;
 		if (PFX(t, n, "scheduling while atomic:")) {
@@ -204,7 +211,7 @@ static enum kl_kind bug_colon(const char *t, size_t n, struct kl_header *h)
 	if (PFX(t, n, "unable to handle kernel paging request"))
 		return x86_fault(t, n, h, 38, "paging_request");
 	if (PFX(t, n, "unable to handle page fault for address"))
-		return x86_fault(t, n, h, 39, "page_fault");
+		return x86_fault(t, n, h, 27, "page_fault");
 	if (PFX(t, n, "unable to handle kernel "))
 		return x86_fault(t, n, h, 24, "page_fault");
 	if (n > 0) {
@@ -459,7 +466,7 @@ static enum kl_kind device_message(const char *t, size_t n, const char *m, struc
 		/* pciehp ≈4.19+: "Slot(%s): Card not present", "Slot(%s): Link Down",
 		 * "Slot(%s): Attention button pressed", "Slot(%s): Powering off due to button press";
 		 * ≤4.18: "Card not present on Slot(%s)", "Button pressed on Slot(%s)" */
-		if (PFX(t, n, "pciehp") || PFX(t, n, "shpchp") || PFX(m, mn, "Slot(")) {
+		if (PFX(t, n, "pciehp") || PFX(t, n, "shpchp")) {
 			const char *sl = FIND(m, mn, "Slot(");
 			if (!sl)
 				break;
@@ -631,7 +638,7 @@ again:
 		}
 		break;
 	case 'O':
-		if (PFX(t, n, "Oops: ") || (PFX(t, n, "Oops:") && is_digit(t[5]))) {
+		if (PFX(t, n, "Oops: ") || (n > 5 && PFX(t, n, "Oops:") && is_digit(t[5]))) {
 			const char *s = t + 5;
 			while (s < end && *s == ' ')
 				s++;
@@ -802,10 +809,10 @@ again:
 			enum kl_kind k = device_message(t, n, colon + 2, h);
 			if (k)
 				return k;
-			if (colon[2] == 'I' || colon[2] == 'B' || colon[2] == 'c') {
+			const char *m = colon + 2;
+			size_t mn = (size_t)(end - m);
+			if (PFX(m, mn, "I/O") || PFX(m, mn, "Buffer I/O") || PFX(m, mn, "critical ")) {
 				/* "blk_update_request: critical medium error, dev sdb, sector 0" etc. */
-				const char *m = colon + 2;
-				size_t mn = (size_t)(end - m);
 				if (FIND(m, mn, " error, dev "))
 					return blk_error(m, mn, h);
 				if (buffer_error(m, mn, h))
@@ -869,7 +876,7 @@ static const struct {
 	B("other info that might help"), B("Possible unsafe locking"), B("*** DEADLOCK ***"), B("the existing"),
 	B("the shortest"), B("which lock"), B("but task is"), B("1 lock held"), B("no locks held"), B("locks held"),
 	B("lock("), B("-> #"), B("Chain exists"), B("stack segment"), B("SError"), B("Unhandled"), B("Shutting down"),
-	B("Task dump for CPU"), B("task:"), B("Sched_info"), B("rcu_"), B("\t"),
+	B("Task dump for CPU"), B("task:"), B("Sched_info"), B("rcu_"), B("\t"), B("knlGS:"), B("DR3:"),
 #undef B
 };
 
@@ -887,6 +894,14 @@ bool kl_is_body(const char *t, size_t n)
 	/* a bare frame "func+0x10/0x20" or "[<ffff…>] func+…" */
 	if (FIND(t, n, "+0x") && FIND(t, n, "/0x"))
 		return true;
+	/* raw stack dump words "00000000000000fb 0000000000000001 …" (≤4.x "Stack:") */
+	if (n >= 17 && is_hex(t[0])) {
+		size_t i = 0;
+		while (i < n && is_hex(t[i]))
+			i++;
+		if ((i == 8 || i == 16) && (i == n || t[i] == ' '))
+			return true;
+	}
 	/* OOM task table rows "[  1234]     0  1234 …" and lockdep "#0: …" */
 	if (t[0] == '[' && n > 2 && (t[1] == ' ' || is_digit(t[1])))
 		return true;

@@ -22,11 +22,12 @@ static bool parse_u64(const char **p, const char *end, uint64_t *ret)
 	uint64_t v = 0;
 	if (s >= end || !is_digit(*s))
 		return false;
-	for (; s < end && is_digit(*s); s++) {
-		if (v > (UINT64_MAX - 9) / 10)
-			return false;
+	/* at most 19 digits: cannot overflow */
+	const char *lim = end - s > 19 ? s + 19 : end;
+	for (; s < lim && is_digit(*s); s++)
 		v = v * 10 + (uint64_t)(*s - '0');
-	}
+	if (s < end && is_digit(*s))
+		return false;
 	*p = s;
 	*ret = v;
 	return true;
@@ -381,9 +382,13 @@ static const char *parse_dmesg_t(const char *p, const char *end)
 	if (!is_month(s, end) || s[3] != ' ')
 		return NULL;
 	s += 4;
-	while (s < end && (*s == ' ' || is_digit(*s)))
+	while (s < end && *s == ' ')
 		s++;
-	s = parse_hms(s, end);
+	while (s < end && is_digit(*s))
+		s++;
+	if (s >= end || *s != ' ')
+		return NULL;
+	s = parse_hms(s + 1, end);
 	if (!s || s >= end || *s != ' ')
 		return NULL;
 	s++;
@@ -492,7 +497,9 @@ int kl_parse_line(const char *buf, size_t len, struct kl_line *l)
 		}
 	}
 
-	if (p < end && *p == '[') {
+	if (p >= end)
+		return 0; /* "<6>" alone */
+	if (*p == '[') {
 		int64_t ts;
 		const char *q = parse_dmesg_ts(p, end, &ts);
 		if (q) {

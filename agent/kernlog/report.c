@@ -50,6 +50,7 @@ struct kl_scanner {
 	kl_event_fn cb;
 	void *userdata;
 	struct kl_report slots[KL_OPEN_MAX];
+	unsigned n_open;
 	uint64_t serial;
 	struct kl_stats stats;
 	uint64_t boot_realtime;
@@ -257,6 +258,12 @@ static void report_body(struct kl_report *r, const char *t, size_t n)
 		}
 		r->in_modules = false;
 	}
+	/* markers may be indented (" </TASK>", "  ---[ end trace") */
+	while (n > 1 && (t[0] == ' ' || t[0] == '\t') && (t[1] == '<' || t[1] == '-' || t[1] == ' ' || t[1] == '\t') &&
+	       r->h.kind != KL_RCU_STALL) {
+		t++;
+		n--;
+	}
 	switch (t[0]) {
 	case 'M':
 		if (PFX(t, n, "Modules linked in:")) {
@@ -394,6 +401,7 @@ static struct kl_report *slot_open(struct kl_scanner *s, const struct kl_line *l
 		return NULL;
 	report_reset(r);
 	r->open = true;
+	s->n_open++;
 	r->serial = ++s->serial;
 	memcpy(r->caller, l->caller, sizeof(r->caller));
 	r->h = *h;
@@ -424,10 +432,19 @@ static bool noise_frame(const char *sym)
 		"el1h_64_sync_handler", "el1h_64_sync", "el1_sync_handler", "el1_sync", "el1_da", "bug_handler",
 		"call_break_hook", "brk_handler", "do_debug_exception", "el1_dbg", "arm64_notify_die", "nmi_cpu_backtrace",
 		"nmi_trigger_cpumask_backtrace", "arch_trigger_cpumask_backtrace", "__schedule_bug", "___might_sleep",
-		"__might_sleep", "print_usage_bug", NULL,
+		"__might_sleep", "print_usage_bug", "rcu_dump_cpu_stacks", "rcu_sched_clock_irq", "rcu_pending",
+		"print_cpu_stall", "check_cpu_stall", "rcu_check_callbacks", "update_process_times", "tick_sched_handle",
+		"tick_sched_timer", "tick_nohz_handler", "__hrtimer_run_queues", "__run_hrtimer", "hrtimer_interrupt",
+		"__sysvec_apic_timer_interrupt", "sysvec_apic_timer_interrupt", "asm_sysvec_apic_timer_interrupt",
+		"smp_apic_timer_interrupt", "apic_timer_interrupt", "local_apic_timer_interrupt", "sched_show_task",
+		"dump_cpu_task", "dump_header", "arch_timer_handler_phys", "handle_percpu_devid_irq",
+		"__handle_domain_irq", "gic_handle_irq", "watchdog_timer_fn", "dump_stack_lvl", "__die_body",
+		"lapic_can_unplug_cpu", "nmi_cpu_backtrace_handler", NULL,
 	};
+	/* compare the base name: "nmi_cpu_backtrace.cold.0" is "nmi_cpu_backtrace" */
+	size_t bl = strcspn(sym, ".");
 	for (size_t i = 0; noise[i]; i++)
-		if (strcmp(sym, noise[i]) == 0)
+		if (strlen(noise[i]) == bl && memcmp(sym, noise[i], bl) == 0)
 			return true;
 	return false;
 }
@@ -453,10 +470,14 @@ static bool report_partial(const struct kl_report *r, bool by_header)
 	case KL_RCU_STALL:
 	case KL_HARD_LOCKUP:
 	case KL_SCHED_ATOMIC:
-		return r->nframes_seen == 0 && !r->have_ip;
+		return r->nframes_seen == 0; /* these always print a stack */
+	case KL_BUG:
+		/* "kernel BUG at"/invalid opcode are oopses (end marker); other "BUG: …" checks just dump a stack */
+		if (!r->h.location[0] && !r->have_oops_line && !r->have_ip)
+			return r->nframes_seen == 0;
+		return !(r->end_marker || r->task_end);
 	case KL_OOPS:
 	case KL_GPF:
-	case KL_BUG:
 	case KL_WARNING:
 		return !(r->end_marker || r->task_end);
 	case KL_NETDEV_TX_TIMEOUT:
@@ -538,14 +559,16 @@ static int report_to_event(struct kl_scanner *s, struct kl_report *r, bool parti
 		}
 	if (r->have_ip && r->ip.module[0])
 		module = r->ip.module;
-	const char *where = r->have_ip && strcmp(r->ip.symbol, "0x0") ? r->ip.symbol : top ? top->symbol : NULL;
+	const struct kl_frame *wf = r->have_ip && strcmp(r->ip.symbol, "0x0") ? &r->ip : top;
+	const char *where = wf ? wf->symbol : NULL;
+	const char *wmod = wf && wf->module[0] ? wf->module : NULL;
 
 	if (r->comm[0] && r->pid >= 0)
 		snprintf(who, sizeof(who), " in %s (pid %" PRId64 ")", r->comm, r->pid);
 	else if (r->comm[0])
 		snprintf(who, sizeof(who), " in %s", r->comm);
 	if (where)
-		snprintf(at, sizeof(at), " at %s%s%s%s", where, module ? " [" : "", module ? module : "", module ? "]" : "");
+		snprintf(at, sizeof(at), " at %s%s%s%s", where, wmod ? " [" : "", wmod ? wmod : "", wmod ? "]" : "");
 
 	switch (h->kind) {
 	case KL_SOFT_LOCKUP:
@@ -565,8 +588,9 @@ static int report_to_event(struct kl_scanner *s, struct kl_report *r, bool parti
 			vigil_event_set_summary(ev, "RCU stall (%s)%s%s", h->detail, who, at);
 		break;
 	case KL_OOPS:
-		vigil_event_set_summary(ev, "kernel oops: %s%s%s%s%s", cause_text(h->cause),
-					h->detail[0] ? " at address " : "", h->detail, at, who);
+		vigil_event_set_summary(ev, "kernel oops: %s%s%s%s%s%s", cause_text(h->cause),
+					h->detail[0] ? " at address " : "", h->detail, at[0] ? " in " : "", at[0] ? at + 4 : "",
+					who);
 		break;
 	case KL_GPF:
 		vigil_event_set_summary(ev, "general protection fault%s%s", at, who);
@@ -775,6 +799,7 @@ static int report_close(struct kl_scanner *s, struct kl_report *r, bool cut)
 	if (!r->open)
 		return 0;
 	r->open = false;
+	s->n_open--;
 	if (r->h.kind == KL_CUT_HERE || r->h.kind == KL_NONE)
 		return 0; /* "cut here" without a report after it */
 	bool partial = report_partial(r, cut);
@@ -905,7 +930,7 @@ int kl_scanner_feed(struct kl_scanner *s, const struct kl_line *l)
 	size_t n = l->len;
 
 	/* close reports across a silence or a clock jump back (next boot in the same file) */
-	if (l->ts_usec >= 0) {
+	if (s->n_open && l->ts_usec >= 0) {
 		for (size_t i = 0; i < KL_OPEN_MAX; i++) {
 			struct kl_report *r = &s->slots[i];
 			if (r->open && r->last_ts >= 0 &&
@@ -924,12 +949,15 @@ int kl_scanner_feed(struct kl_scanner *s, const struct kl_line *l)
 		return s->emitted;
 	}
 
-	struct kl_report *r = slot_for(s, l);
+	struct kl_report *r = s->n_open ? slot_for(s, l) : NULL;
 	enum kl_kind kind = kl_classify(t, n, &h);
 
 	if (kind == KL_NONE) {
 		if (r) {
-			if (r->h.kind == KL_OOM_KILL || kl_is_body(t, n)) {
+			size_t cl = strlen(r->comm);
+			bool task_line = r->h.kind == KL_HUNG_TASK && cl && n > cl + 2 && memcmp(t, r->comm, cl) == 0 &&
+					 (t[cl] == ' ' || t[cl] == '\t');
+			if (r->h.kind == KL_OOM_KILL || task_line || kl_is_body(t, n)) {
 				report_append(r, l);
 				if (r->end_marker)
 					k = report_close(s, r, false);

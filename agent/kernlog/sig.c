@@ -8,8 +8,8 @@
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "kernlog/internal.h"
-#include "config.h"
-#include "util.h"
+#include "../config.h" /* agent/config.h: the INI reader */
+#include "../util.h"
 
 #include <dirent.h>
 #include <errno.h>

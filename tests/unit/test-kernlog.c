@@ -1,0 +1,508 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * kernlog tests: every real kernel log under tests/fixtures/kmsg/ is scanned
+ * with the shipped signatures and compared field by field with its
+ * <name>.expected.json (kind, severity, cpu, comm, pid, duration_s,
+ * ip.symbol, ip.module, top frames, module, cause, known_issue.id, partial,
+ * and the number of events). Then single-line checks of each header wording
+ * (kernel format strings by version), line formats, record parsing, and
+ * benign lines that must never become events.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "kernlog/kernlog.h"
+#include "util.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+
+static const char *srcdir(void)
+{
+	const char *s = getenv("VIGIL_SOURCE_DIR");
+	return s ? s : VIGIL_SOURCE_DIR;
+}
+
+struct collect {
+	struct vigil_event *ev[64];
+	size_t n;
+};
+
+static int collect_cb(struct vigil_event *ev, void *userdata)
+{
+	struct collect *c = userdata;
+	if (c->n < 64)
+		c->ev[c->n++] = ev;
+	else
+		vigil_event_unref(ev);
+	return 0;
+}
+
+static void collect_clear(struct collect *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		vigil_event_unref(c->ev[i]);
+	c->n = 0;
+}
+
+static struct kl_signatures *load_sigs(void)
+{
+	char dir[4096];
+	struct kl_signatures *s = NULL;
+	char *err = NULL;
+	snprintf(dir, sizeof(dir), "%s/conf/signatures", srcdir());
+	int r = kl_signatures_load_dir(dir, &s, &err);
+	if (r < 0)
+		fail_msg("signatures: %s", err ? err : strerror(-r));
+	assert_true(kl_signatures_count(s) >= 5);
+	return s;
+}
+
+/* Compare one expected value with the event's (json null == absent). */
+static void check_field(const char *file, size_t idx, struct vigil_event *ev, const char *key, json_object *want)
+{
+	if (streq(key, "frames")) {
+		json_object *fr = vigil_event_get(ev, "frames");
+		size_t nw = json_object_array_length(want);
+		for (size_t i = 0; i < nw; i++) {
+			const char *w = json_object_get_string(json_object_array_get_idx(want, i));
+			json_object *f = fr && i < json_object_array_length(fr) ? json_object_array_get_idx(fr, i) : NULL, *sym = NULL;
+			if (f)
+				json_object_object_get_ex(f, "symbol", &sym);
+			if (!sym || !streq(json_object_get_string(sym), w))
+				fail_msg("%s event %zu: frames[%zu] = %s, expected %s", file, idx, i,
+					 sym ? json_object_get_string(sym) : "(none)", w);
+		}
+		if (nw == 0 && fr && json_object_array_length(fr) > 0)
+			fail_msg("%s event %zu: frames present, expected none", file, idx);
+		return;
+	}
+	json_object *got = streq(key, "kind") ? NULL : vigil_event_lookup(ev, key);
+	const char *g = streq(key, "kind")       ? vigil_event_kind(ev)
+			: streq(key, "severity") ? vigil_severity_to_string(vigil_event_severity(ev))
+			: got && !json_object_is_type(got, json_type_null) ? json_object_get_string(got)
+									    : NULL;
+	if (streq(key, "partial") && !got)
+		g = "false";
+	const char *w = want && !json_object_is_type(want, json_type_null) ? json_object_get_string(want) : NULL;
+	if (!streq_ptr(g, w))
+		fail_msg("%s event %zu (%s): %s = %s, expected %s", file, idx, vigil_event_summary(ev), key,
+			 g ? g : "null", w ? w : "null");
+}
+
+static void test_fixtures(void **state)
+{
+	char dir[4096];
+	struct kl_signatures *sigs = load_sigs();
+	snprintf(dir, sizeof(dir), "%s/tests/fixtures/kmsg", srcdir());
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	struct dirent *de;
+	unsigned files = 0;
+	while ((de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+		if (l < 15 || !streq(de->d_name + l - 14, ".expected.json"))
+			continue;
+		char base[512], path[8192], logp[8192];
+		snprintf(base, sizeof(base), "%.*s", (int)(l - 14), de->d_name);
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		json_object *exp = json_object_from_file(path);
+		assert_non_null(exp);
+		char *buf = NULL;
+		size_t len = 0;
+		snprintf(logp, sizeof(logp), "%s/%s.log", dir, base);
+		if (vigil_read_file(AT_FDCWD, logp, 16 << 20, &buf, &len) < 0) {
+			snprintf(logp, sizeof(logp), "%s/%s.txt", dir, base);
+			assert_int_equal(vigil_read_file(AT_FDCWD, logp, 16 << 20, &buf, &len), 0);
+		}
+		struct collect c = {.n = 0};
+		int n = kl_scan_buffer(buf, len, sigs, collect_cb, &c);
+		assert_true(n >= 0);
+		size_t ne = json_object_array_length(exp);
+		if (c.n != ne) {
+			for (size_t i = 0; i < c.n; i++)
+				print_message("  got: %s: %s\n", vigil_event_kind(c.ev[i]), vigil_event_summary(c.ev[i]));
+			fail_msg("%s: %zu events, expected %zu", base, c.n, ne);
+		}
+		for (size_t i = 0; i < ne; i++) {
+			json_object *e = json_object_array_get_idx(exp, i);
+			json_object_object_foreach(e, k, v) check_field(base, i, c.ev[i], k, v);
+			/* every event explains itself and folds repeats */
+			assert_non_null(vigil_event_summary(c.ev[i]));
+			assert_non_null(vigil_event_dedup_key(c.ev[i]));
+			assert_non_null(vigil_event_get(c.ev[i], "partial"));
+		}
+		collect_clear(&c);
+		json_object_put(exp);
+		free(buf);
+		files++;
+	}
+	closedir(d);
+	assert_true(files >= 12);
+	kl_signatures_free(sigs);
+}
+
+/* ------------------------------------------------------------------------ */
+
+static int scan_text(const char *text, struct collect *c)
+{
+	return kl_scan_buffer(text, strlen(text), NULL, collect_cb, c);
+}
+
+/* One header line → (kind, field, value) */
+struct line_case {
+	const char *line;
+	const char *kind;
+	const char *key;
+	const char *value;
+};
+
+static void test_header_wordings(void **state)
+{
+	static const struct line_case cases[] = {
+		/* soft lockup: no prefix (≤3.x), "NMI watchdog: " (4.0–4.13), "watchdog: " (4.14+), ≤2.6.24 */
+		{"BUG: soft lockup - CPU#3 stuck for 67s! [kworker/3:1:1234]", "soft_lockup", "comm", "kworker/3:1"},
+		{"NMI watchdog: BUG: soft lockup - CPU#0 stuck for 22s! [swapper/0:0]", "soft_lockup", "cpu", "0"},
+		{"watchdog: BUG: soft lockup - CPU#7 stuck for 23s! [ovs-vswitchd:999]", "soft_lockup", "duration_s", "23"},
+		{"BUG: soft lockup detected on CPU#2!", "soft_lockup", "cpu", "2"},
+		/* hard lockup: 4.x, 5.x, 6.5+ buddy */
+		{"NMI watchdog: Watchdog detected hard LOCKUP on cpu 5", "hard_lockup", "cpu", "5"},
+		{"watchdog: Watchdog detected hard LOCKUP on cpu 2", "hard_lockup", "cpu", "2"},
+		{"watchdog: CPU4: Watchdog detected hard LOCKUP on cpu 6", "hard_lockup", "cpu", "6"},
+		/* hung task */
+		{"INFO: task jbd2/vda1-8:245 blocked for more than 120 seconds.", "hung_task", "comm", "jbd2/vda1-8"},
+		{"INFO: task kworker/u8:2:77 blocked for more than 245 seconds.", "hung_task", "pid", "77"},
+		/* RCU: 3.x no prefix, 4.19+ "rcu: " */
+		{"INFO: rcu_sched self-detected stall on CPU { 3}  (t=6001 jiffies g=1 c=0 q=5)", "rcu_stall", "cpu", "3"},
+		{"INFO: rcu_sched detected stalls on CPUs/tasks: { 1} (detected by 0, t=60002 jiffies)", "rcu_stall", "cpu", "1"},
+		{"rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:", "rcu_stall", "cause", "detected"},
+		{"rcu: INFO: rcu_preempt detected expedited stalls on CPUs/tasks: { 2-... } 21002 jiffies s: 229", "rcu_stall", "cause", "detected"},
+		/* x86 faults: <5.0 and ≥5.0 wordings */
+		{"BUG: unable to handle kernel NULL pointer dereference at 0000000000000008", "oops", "cause", "null_deref"},
+		{"BUG: unable to handle kernel NULL pointer dereference at           (null)", "oops", "cause", "null_deref"},
+		{"BUG: kernel NULL pointer dereference, address: 0000000000000010", "oops", "address", "0000000000000010"},
+		{"BUG: unable to handle page fault for address: ffffb1d2c0a4d000", "oops", "cause", "page_fault"},
+		{"BUG: unable to handle kernel paging request at ffffffffa0123456", "oops", "cause", "paging_request"},
+		/* arm64 */
+		{"Unable to handle kernel NULL pointer dereference at virtual address 0000000000000008", "oops", "cause", "null_deref"},
+		{"Unable to handle kernel paging request at virtual address dead000000000108", "oops", "address", "dead000000000108"},
+		{"Internal error: Oops: 96000005 [#1] PREEMPT SMP", "oops", "cause", "oops"},
+		/* GPF: classic, 5.x "probably for non-canonical", 6.10+ "Oops: " prefix */
+		{"general protection fault: 0000 [#1] SMP PTI", "gpf", "cause", "general_protection"},
+		{"general protection fault, probably for non-canonical address 0xdffffc0000000000: 0000 [#1] PREEMPT SMP KASAN", "gpf", NULL, NULL},
+		{"Oops: general protection fault, probably for non-canonical address 0x1: 0000 [#1] SMP NOPTI", "gpf", NULL, NULL},
+		/* BUG at file:line, invalid opcode, 6.10+ */
+		{"kernel BUG at mm/slub.c:385!", "bug", "location", "mm/slub.c:385"},
+		{"invalid opcode: 0000 [#1] SMP", "bug", "cause", "invalid_opcode"},
+		{"Oops: invalid opcode: 0000 [#1] PREEMPT SMP NOPTI", "bug", "cause", "invalid_opcode"},
+		{"BUG: sleeping function called from invalid context at mm/slab.h:421", "bug", NULL, NULL},
+		{"BUG: scheduling while atomic: swapper/1/0/0x00000002", "sched_atomic", "pid", "0"},
+		/* WARNING: ≤3.x, 4.x+ */
+		{"WARNING: at net/sched/sch_generic.c:261 dev_watchdog+0x236/0x240()", "warning", "location",
+		 "net/sched/sch_generic.c:261 dev_watchdog+0x236/0x240()"},
+		{"WARNING: CPU: 2 PID: 0 at net/sched/sch_generic.c:477 dev_watchdog+0x21e/0x230", "warning", "cpu", "2"},
+		/* panic */
+		{"Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000009", "panic", "reason",
+		 "Attempted to kill init! exitcode=0x00000009"},
+		{"Kernel panic - not syncing: hung_task: blocked tasks", "panic", "reason", "hung_task: blocked tasks"},
+		/* OOM: ≤4.x, 5.x+, memcg */
+		{"Killed process 2592 (mysqld) total-vm:1037464kB, anon-rss:376436kB, file-rss:0kB", "oom_kill", "comm", "mysqld"},
+		{"Out of memory: Killed process 4526 (dhclient) total-vm:20464kB, anon-rss:1112kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:76kB oom_score_adj:0",
+		 "oom_kill", "pid", "4526"},
+		{"Memory cgroup out of memory: Killed process 3305 (java) total-vm:4351348kB, anon-rss:1047000kB, file-rss:0kB, shmem-rss:0kB, UID:1000 pgtables:2324kB oom_score_adj:0",
+		 "oom_kill", "cause", "memcg"},
+		/* block I/O: 3.x, 4.x, 4.18–5.x, 6.x */
+		{"end_request: I/O error, dev vda, sector 1953512", "io_error", "device_name", "vda"},
+		{"blk_update_request: I/O error, dev sdb, sector 2048", "io_error", "sector", "2048"},
+		{"print_req_error: I/O error, dev nvme0n1, sector 0 flags 80700", "io_error", "device_name", "nvme0n1"},
+		{"blk_update_request: I/O error, dev vdb, sector 0 op 0x1:(WRITE) flags 0x800 phys_seg 1 prio class 0", "io_error", "sector", "0"},
+		{"I/O error, dev vda, sector 524288 op 0x0:(READ) flags 0x80700 phys_seg 1 prio class 2", "io_error", "device_name", "vda"},
+		{"blk_update_request: critical medium error, dev sdc, sector 3907029120", "io_error", "device_name", "sdc"},
+		{"Buffer I/O error on dev vda1, logical block 0, async page read", "io_error", "block", "0"},
+		{"Buffer I/O error on device sdb1, logical block 12", "io_error", "device_name", "sdb1"},
+		/* timeouts */
+		{"nvme nvme0: I/O 23 QID 2 timeout, aborting", "io_timeout", "device_name", "nvme0"},
+		{"nvme nvme1: I/O tag 12 (100c) opcode 0x2 (Read) QID 3 timeout, reset controller", "io_timeout", "cause", "nvme_timeout"},
+		{"sd 2:0:0:0: [sdb] tag#5 timing out command, waited 180s", "io_timeout", "device_name", "sdb"},
+		{"ata1.00: exception Emask 0x0 SAct 0x0 SErr 0x0 action 0x6 frozen", "io_timeout", "cause", "ata_frozen"},
+		/* virtio, hotplug, tx timeout, fs, mce */
+		{"virtio_net virtio0: output.0:id 0 is not a head!", "virtio_error", "device_name", "virtio0"},
+		{"virtio_blk virtio2: req.0:id 4 out of range", "virtio_error", "cause", "device_error"},
+		{"pciehp 0000:00:1c.0:pcie004: Slot(2): Card not present", "pci_hotplug", "device_name", "2"},
+		{"pciehp 0000:00:1c.0:pcie004: Slot(5): Attention button pressed", "pci_hotplug", "cause", "button"},
+		{"pciehp: Card not present on Slot(3)", "pci_hotplug", "device_name", "3"},
+		{"NETDEV WATCHDOG: eth0 (virtio_net): transmit queue 0 timed out", "netdev_tx_timeout", "device_name", "eth0"},
+		{"virtio_net virtio0 eth0: NETDEV WATCHDOG: CPU: 1: transmit queue 0 timed out 5120 ms", "netdev_tx_timeout", "cpu", "1"},
+		{"virtio_net virtio0 ens3: TX timeout on queue: 0, sq: output.0, vq: 0x1, name: output.0, 5440000 usecs ago", "netdev_tx_timeout", "device_name", "ens3"},
+		{"EXT4-fs error (device vda1): ext4_find_entry:1455: inode #2: comm ls: reading directory lblock 0", "fs_error", "device_name", "vda1"},
+		{"EXT4-fs (vda1): Remounting filesystem read-only", "fs_error", "cause", "remount_ro"},
+		{"XFS (dm-0): Corruption of in-memory data detected.  Shutting down filesystem", "fs_error", "cause", "xfs_shutdown"},
+		{"mce: [Hardware Error]: Machine check events logged", "mce", "cause", "corrected"},
+		{"{1}[Hardware Error]: event severity: fatal", "mce", "cause", "uncorrected"},
+	};
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		struct collect c = {.n = 0};
+		char line[1024];
+		snprintf(line, sizeof(line), "[ 100.000001] %s\n", cases[i].line);
+		assert_true(scan_text(line, &c) >= 0);
+		if (c.n != 1)
+			fail_msg("\"%s\": %zu events, expected 1 %s", cases[i].line, c.n, cases[i].kind);
+		if (!streq(vigil_event_kind(c.ev[0]), cases[i].kind))
+			fail_msg("\"%s\": kind %s, expected %s", cases[i].line, vigil_event_kind(c.ev[0]), cases[i].kind);
+		if (cases[i].key) {
+			json_object *v = vigil_event_lookup(c.ev[0], cases[i].key);
+			const char *g = v ? json_object_get_string(v) : NULL;
+			if (!streq_ptr(g, cases[i].value))
+				fail_msg("\"%s\": %s = %s, expected %s", cases[i].line, cases[i].key, g ? g : "null", cases[i].value);
+		}
+		/* severity policy: pci_hotplug info, never a benign-level event as critical by accident */
+		if (streq(cases[i].kind, "pci_hotplug"))
+			assert_int_equal(vigil_event_severity(c.ev[0]), VIGIL_SEV_INFO);
+		collect_clear(&c);
+	}
+}
+
+static void test_benign(void **state)
+{
+	/* lines of the same subsystems that are not failures */
+	static const char *const benign[] = {
+		"NMI watchdog: Perf event create on CPU 0 failed with -2",
+		"NMI watchdog: Enabled. Permanently consumes one hw-PMU counter.",
+		"watchdog: Disabling watchdog on nohz_full cores by default",
+		"\"echo 0 > /proc/sys/kernel/hung_task_timeout_secs\" disables this message.",
+		"virtio_blk virtio1: [vda] 41943040 512-byte logical blocks (21.5 GB/20.0 GiB)",
+		"virtio_net virtio0 enp0s3: renamed from eth0",
+		"virtio-pci 0000:00:03.0: enabling device (0000 -> 0003)",
+		"softdog: initialized. soft_noboot=0 soft_margin=60 sec soft_panic=0 (nowayout=0)",
+		"Kernel command line: softlockup_panic=1 nmi_watchdog=0 hung_task_panic=1",
+		"rcu: Hierarchical RCU implementation.",
+		"rcu: \tRCU restricting CPUs from NR_CPUS=8192 to nr_cpu_ids=2.",
+		"EXT4-fs (vda1): mounted filesystem with ordered data mode. Opts: (null)",
+		"XFS (vdb): Mounting V5 Filesystem",
+		"pciehp 0000:00:1c.0:pcie004: Slot #0 AttnBtn+ PwrCtrl+ MRL- AttnInd+ PwrInd+ HotPlug+ Surprise+",
+		"ata1: SATA link up 6.0 Gbps (SStatus 133 SControl 300)",
+		"nvme nvme0: 2/0/0 default/read/poll queues",
+		"mce: CPU0: Thermal monitoring enabled (TM1)",
+		"Out of memory and no killable processes...",
+		"e1000e: Intel(R) PRO/1000 Network Driver",
+		"audit: type=1400 audit(1700000000.000:2): apparmor=\"STATUS\" operation=\"profile_load\" name=\"BUG: soft lockup\"",
+		"systemd[1]: Started Daily apt upgrade and clean activities.",
+		"Spectre V2 : Mitigation: Retpolines",
+		"Linux version 6.1.0-13-amd64 (debian-kernel@lists.debian.org)",
+	};
+	for (size_t i = 0; i < ELEMENTSOF(benign); i++) {
+		struct collect c = {.n = 0};
+		char line[1024];
+		snprintf(line, sizeof(line), "[   1.000000] %s\n", benign[i]);
+		assert_true(scan_text(line, &c) >= 0);
+		if (c.n)
+			fail_msg("benign line became %s: %s", vigil_event_kind(c.ev[0]), benign[i]);
+	}
+}
+
+static void test_line_formats(void **state)
+{
+	/* the same soft lockup header in every supported saved-log format */
+	static const char *const forms[] = {
+		"[ 4393.873711] watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
+		"watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
+		"<0>[ 4393.873711] watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
+		"kern  :emerg : [ 4393.873711] watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
+		"[Sun Nov 22 13:45:00 2026] watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
+		"0,5123,4393873711,-;watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
+		"0,5123,4393873711,-,caller=C21;watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
+		"Nov 22 13:45:00 vm1 kernel: watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
+		"Nov 22 13:45:00.123456 vm1 kernel: watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
+		"Nov  2 13:45:00 vm1 kernel: [ 4393.873711] watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
+		"2026-11-22T13:45:00+0000 vm1 kernel: watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
+		"2026-11-22T13:45:00.123456+00:00 vm1 kernel: watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
+		"<0>1 2026-11-22T13:45:00.123Z vm1 kernel - - - watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
+		"[ 4393.873711] vm1 kernel: watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
+		"[ 4393.873711][   C21] watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
+		"login: [ 4393.873711] watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
+	};
+	for (size_t i = 0; i < ELEMENTSOF(forms); i++) {
+		struct collect c = {.n = 0};
+		char line[1024];
+		snprintf(line, sizeof(line), "%s\r\n", forms[i]);
+		assert_true(scan_text(line, &c) >= 0);
+		if (c.n != 1 || !streq(vigil_event_kind(c.ev[0]), "soft_lockup"))
+			fail_msg("format not recognised: %s", forms[i]);
+		assert_int_equal(vigil_event_get_int(c.ev[0], "cpu", -1), 21);
+		collect_clear(&c);
+	}
+	/* spoofed lines: userspace facility in kmsg, other syslog programs */
+	static const char *const spoofed[] = {
+		"12,5124,4393873712,-;watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
+		"Nov 22 13:45:00 vm1 evil[123]: watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [x:1]",
+		"<12>1 2026-11-22T13:45:00Z vm1 logger - - - BUG: soft lockup - CPU#1 stuck for 12s! [x:1]",
+		"user  :warn  : [ 4393.873711] BUG: soft lockup - CPU#1 stuck for 12s! [x:1]",
+	};
+	for (size_t i = 0; i < ELEMENTSOF(spoofed); i++) {
+		struct collect c = {.n = 0};
+		assert_true(scan_text(spoofed[i], &c) >= 0);
+		if (c.n)
+			fail_msg("spoofed line accepted: %s", spoofed[i]);
+	}
+}
+
+static void test_record(void **state)
+{
+	static const char rec[] = "6,1234,5678901,-,caller=T42;virtio_net virtio0: output.0:id 0 is not a head!\n"
+				  " SUBSYSTEM=virtio\n DEVICE=+virtio:virtio0\n";
+	struct kl_record r;
+	assert_int_equal(kl_parse_record(rec, sizeof(rec) - 1, &r), 0);
+	assert_int_equal(r.line.seq, 1234);
+	assert_int_equal(r.line.ts_usec, 5678901);
+	assert_int_equal(r.line.level, 6);
+	assert_int_equal(r.line.facility, 0);
+	assert_true(r.line.kernel);
+	assert_string_equal(r.line.caller, "T42");
+	assert_int_equal(r.line.len, strlen("virtio_net virtio0: output.0:id 0 is not a head!"));
+	assert_int_equal(r.subsystem_len, 6);
+	assert_memory_equal(r.subsystem, "virtio", 6);
+	/* malformed */
+	assert_int_equal(kl_parse_record("6,x,1,-;a", 9, &r), -EINVAL);
+	assert_int_equal(kl_parse_record("6,1,1,-", 7, &r), -EINVAL);
+	/* the dictionary does not break matching */
+	struct collect c = {.n = 0};
+	struct kl_scanner *s;
+	assert_int_equal(kl_scanner_new(NULL, collect_cb, &c, &s), 0);
+	kl_parse_record(rec, sizeof(rec) - 1, &r);
+	assert_int_equal(kl_scanner_feed(s, &r.line), 1);
+	assert_string_equal(vigil_event_kind(c.ev[0]), "virtio_error");
+	kl_scanner_free(s);
+	collect_clear(&c);
+}
+
+/* Two CPUs' reports interleaved line by line, told apart by caller id. */
+static void test_interleaved_callers(void **state)
+{
+	static const char text[] =
+		"[  10.000001][   C1] watchdog: BUG: soft lockup - CPU#1 stuck for 22s! [a:11]\n"
+		"[  10.000002][   C2] watchdog: BUG: soft lockup - CPU#2 stuck for 23s! [b:22]\n"
+		"[  10.000003][   C1] CPU: 1 PID: 11 Comm: a Not tainted 6.1.0 #1\n"
+		"[  10.000004][   C2] CPU: 2 PID: 22 Comm: b Not tainted 6.1.0 #1\n"
+		"[  10.000005][   C1] RIP: 0010:foo_spin+0x10/0x20 [foo]\n"
+		"[  10.000006][   C2] RIP: 0010:bar_spin+0x10/0x20\n"
+		"[  10.000007][   C1] Call Trace:\n"
+		"[  10.000008][   C2] Call Trace:\n"
+		"[  10.000009][   C1]  foo_caller+0x1/0x2 [foo]\n"
+		"[  10.000010][   C2]  bar_caller+0x1/0x2\n"
+		"[  10.000011][   C1]  </TASK>\n"
+		"[  10.000012][   C2]  </TASK>\n";
+	struct collect c = {.n = 0};
+	assert_int_equal(scan_text(text, &c), 2);
+	assert_int_equal(c.n, 2);
+	for (size_t i = 0; i < 2; i++) {
+		int64_t cpu = vigil_event_get_int(c.ev[i], "cpu", -1);
+		json_object *ip = vigil_event_lookup(c.ev[i], "ip.symbol");
+		assert_non_null(ip);
+		assert_string_equal(json_object_get_string(ip), cpu == 1 ? "foo_spin" : "bar_spin");
+		assert_string_equal(vigil_event_get_str(c.ev[i], "comm"), cpu == 1 ? "a" : "b");
+		json_object *f = vigil_event_lookup(c.ev[i], "frames");
+		assert_int_equal(json_object_array_length(f), 1);
+		assert_false(json_object_get_boolean(vigil_event_get(c.ev[i], "partial")));
+	}
+	collect_clear(&c);
+}
+
+/* The same input fed in 1-byte chunks gives the same events (streaming). */
+static void test_chunked(void **state)
+{
+	char path[4096];
+	char *buf = NULL;
+	size_t len = 0;
+	snprintf(path, sizeof(path), "%s/tests/fixtures/kmsg/ovs-veth-softlockup-arm64-vmcore-dmesg.txt", srcdir());
+	assert_int_equal(vigil_read_file(AT_FDCWD, path, 1 << 20, &buf, &len), 0);
+	struct collect c = {.n = 0};
+	struct kl_scanner *s;
+	assert_int_equal(kl_scanner_new(NULL, collect_cb, &c, &s), 0);
+	for (size_t i = 0; i < len; i++)
+		assert_true(kl_scanner_feed_chunk(s, buf + i, 1) >= 0);
+	assert_true(kl_scanner_finish(s) >= 0);
+	assert_int_equal(c.n, 2);
+	assert_string_equal(vigil_event_kind(c.ev[0]), "soft_lockup");
+	assert_string_equal(vigil_event_kind(c.ev[1]), "panic");
+	json_object *cb = vigil_event_lookup(c.ev[1], "caused_by.kind");
+	assert_non_null(cb);
+	assert_string_equal(json_object_get_string(cb), "soft_lockup");
+	kl_scanner_free(s);
+	collect_clear(&c);
+	free(buf);
+}
+
+/* Inputs the fuzzer found reading past the end of a line: fed from exact-size
+ * heap buffers so valgrind/ASan see any overread. */
+static void test_fuzz_regressions(void **state)
+{
+	static const char *const inputs[] = {"BUG: ", "4,3,000,-;Oops:", "Oops:", "INFO: ", "watchdog: ", "rcu: INFO: ",
+					     "kernel BUG at ", "NETDEV WATCHDOG: ", "Nov 22 13:45:00 h kernel:", "<36>",
+					     "<4>1 ", "[ 1.0] ", "0,1,2,-;"};
+	for (size_t i = 0; i < ELEMENTSOF(inputs); i++) {
+		size_t n = strlen(inputs[i]);
+		char *b = malloc(n);
+		assert_non_null(b);
+		memcpy(b, inputs[i], n);
+		struct collect c = {.n = 0};
+		assert_true(kl_scan_buffer(b, n, NULL, collect_cb, &c) >= 0);
+		struct kl_record r;
+		kl_parse_record(b, n, &r);
+		collect_clear(&c);
+		free(b);
+	}
+}
+
+static void test_signature_errors(void **state)
+{
+	struct kl_signatures *s = NULL;
+	char *err = NULL;
+	assert_int_equal(kl_signatures_load_string("t.conf", "[signature x]\ntitle = t\nkind = oops\nbogus = 1\n", &s, &err),
+			 -EINVAL);
+	assert_non_null(err);
+	assert_non_null(strstr(err, "t.conf:4"));
+	free(err);
+	err = NULL;
+	assert_int_equal(kl_signatures_load_string("t.conf", "[signature y]\ntitle = t\nfield.comm = ~([\n", &s, &err),
+			 -EINVAL);
+	assert_non_null(strstr(err, "t.conf:3"));
+	free(err);
+	err = NULL;
+	assert_int_equal(kl_signatures_load_string("t.conf", "[signature z]\ntitle = t\n", &s, &err), -EINVAL);
+	free(err);
+	/* kernel ranges */
+	assert_int_equal(kl_signatures_load_string("t.conf",
+						   "[signature k]\ntitle = t\nkind = oops\nkernel = >=6.8, <6.10\n", &s,
+						   &err),
+			 0);
+	struct vigil_event *ev = vigil_event_new("oops", VIGIL_SEV_CRITICAL);
+	vigil_event_set_str(ev, "kernel_release", "6.9.2-arch1");
+	assert_int_equal(kl_signatures_apply(s, ev), 1);
+	vigil_event_unref(ev);
+	ev = vigil_event_new("oops", VIGIL_SEV_CRITICAL);
+	vigil_event_set_str(ev, "kernel_release", "6.10.0");
+	assert_int_equal(kl_signatures_apply(s, ev), 0);
+	vigil_event_unref(ev);
+	kl_signatures_free(s);
+	assert_true(kl_kernel_version("2.6.32-431.el6.x86_64") < kl_kernel_version("3.10.0"));
+	assert_true(kl_kernel_version("5.10.0-136.12.0.88.ctl3.aarch64") > kl_kernel_version("5.4.200"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fixtures),
+		cmocka_unit_test(test_header_wordings),
+		cmocka_unit_test(test_benign),
+		cmocka_unit_test(test_line_formats),
+		cmocka_unit_test(test_record),
+		cmocka_unit_test(test_interleaved_callers),
+		cmocka_unit_test(test_chunked),
+		cmocka_unit_test(test_fuzz_regressions),
+		cmocka_unit_test(test_signature_errors),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
