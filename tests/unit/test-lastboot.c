@@ -197,6 +197,36 @@ static void test_tail_of_big_file(void **state)
 	lb_job_free(j);
 }
 
+/* The is_avq incident after the reboot: the Oops found in the saved dmesg
+ * carries the same known-issue id as the virtio plugin's risk advisory. */
+static void test_is_avq_oops(void **state)
+{
+	run("mkdir -p %s/crash/202403181200 && cp %s/virtio-is-avq-oops-6.8-dmesg.txt %s/crash/202403181200/dmesg.202403181200",
+	    tmp, FIX, tmp);
+	struct lb_job *j = new_job(false);
+	assert_int_equal(lb_job_run(j), 0);
+	assert_null(j->sig_error);
+	assert_int_equal(j->n_items, 1);
+	struct vigil_event *ev = lb_build_event(&j->items[0]);
+	assert_non_null(ev);
+	assert_string_equal(ev_str(ev, "class"), "oops");
+	assert_string_equal(ev_str(ev, "known_issue.id"), "virtio-pci-is-avq-null");
+	assert_non_null(strstr(ev_str(ev, "culprit"), "kworker/u16:1 (pid 85)"));
+	json_object *fr = vigil_event_get(ev, "frames");
+	bool vp = false;
+	for (size_t i = 0; fr && i < json_object_array_length(fr); i++) {
+		json_object *sym = json_object_object_get(json_object_array_get_idx(fr, i), "symbol");
+		vp |= sym && streq(json_object_get_string(sym), "vp_del_vqs");
+	}
+	assert_true(vp);
+	/* the same id as the virtio risk table entry */
+	_cleanup_free_ char *risks = NULL;
+	assert_int_equal(vigil_read_file(AT_FDCWD, VIGIL_SOURCE_DIR "/conf/signatures/virtio-risks.risk", 1 << 16, &risks, NULL), 0);
+	assert_non_null(strstr(risks, "[risk virtio-pci-is-avq-null]"));
+	vigil_event_unref(ev);
+	lb_job_free(j);
+}
+
 static void test_helpers(void **state)
 {
 	char b[] = "<4>[  1.0] a\n<12>[  2.0] b\nx <3> y\n";
@@ -223,6 +253,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_kdump_tools_xfs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pstore_parts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tail_of_big_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_is_avq_oops, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
