@@ -399,8 +399,13 @@ static int vio_dev_read(int sysfd, const char *devpath, struct vio_dev **ret)
 		return r; /* not a (live) virtio device */
 
 	_cleanup_free_ char *features = NULL;
-	if (vio_read_attr(sysfd, devpath, "features", &features) >= 0 && strlen(features) > 32)
-		d->version1 = features[32] == '1';
+	if (vio_read_attr(sysfd, devpath, "features", &features) >= 0) {
+		size_t fl = strlen(features);
+		if (fl > 32)
+			d->version1 = features[32] == '1';
+		else if (fl == 32) /* kernels before 4.0: 32 feature bits, legacy only */
+			d->version1 = 0;
+	}
 	d->driver = vio_read_driver(sysfd, devpath);
 	vio_read_children(sysfd, d);
 

@@ -422,6 +422,27 @@ static void test_resync(void **state)
 	vio_free(v);
 }
 
+/* A pre-4.0 kernel prints 32 feature bits: no VERSION_1, legacy. */
+static void test_old_kernel_features(void **state)
+{
+	char dir[] = "/tmp/test-virtio.XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "cp -a %s/sysfs/host-fc-modern/. %s/ && printf '%%s\\n' "
+		 "00100010011001000000000000000100 > %s/devices/pci0000:00/0000:00:02.0/virtio1/features",
+		 FIX, dir, dir);
+	assert_int_equal(system(cmd), 0);
+	struct sink s = { 0 };
+	struct vio *v = new_vio(dir, NULL, &s);
+	struct vio_dev *d = v->devs[1];
+	assert_string_equal(d->vname, "virtio1");
+	assert_int_equal(d->version1, 0);
+	assert_string_equal(vio_dev_mode(d), "legacy");
+	vio_free(v);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void test_path_normalize(void **state)
 {
 	char a[] = "/bus/virtio/devices/../../../devices/pci0000:00/0000:00:02.0/virtio1";
@@ -447,6 +468,7 @@ int main(void)
 		cmocka_unit_test(test_risk_ranges),
 		cmocka_unit_test(test_risk_event),
 		cmocka_unit_test(test_resync),
+		cmocka_unit_test(test_old_kernel_features),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
