@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* blkstall: sequences of /sys/block/<disk>/{inflight,stat} and virtio_net
  * carrier values written into a copy of the sysfs tree captured in the QEMU
- * lab guest (vda legacy, vdb transitional, vdc modern virtio-blk; eth0/eth1
+ * lab guest (unpacked from its tarball; vda legacy, vdb transitional, vdc modern virtio-blk; eth0/eth1
  * virtio_net), sampled with a driven clock. The stall pattern is the one the
  * lab measured with a SIGSTOPped vhost-user-blk backend: inflight "0 34",
  * completion counters frozen. `--bench N` times N ticks on this host's real
@@ -15,7 +15,7 @@
 
 #include "../../plugins/blkstall.c"
 
-#define FIX VIGIL_SOURCE_DIR "/tests/fixtures/sysfs/qemu-pc-mixed"
+#define FIX VIGIL_SOURCE_DIR "/tests/fixtures/sysfs/qemu-pc-mixed.tar.xz"
 #define SEC 1000000ULL
 
 struct sink {
@@ -60,7 +60,7 @@ static void tree_setup(struct tree *t)
 	snprintf(t->dir, sizeof(t->dir), "/tmp/test-blkstall.XXXXXX");
 	assert_non_null(mkdtemp(t->dir));
 	char cmd[512];
-	snprintf(cmd, sizeof(cmd), "cp -a '%s/.' '%s/'", FIX, t->dir);
+	snprintf(cmd, sizeof(cmd), "tar -xJf '%s' -C '%s'", FIX, t->dir);
 	run(cmd);
 }
 

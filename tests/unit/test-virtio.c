@@ -14,6 +14,36 @@
 
 #define FIX VIGIL_SOURCE_DIR "/tests/fixtures"
 
+/* The captured trees are kept as tar archives (symlinks and all: `make
+ * dist` would dereference a tree); unpacked once into a temp dir. */
+static char trees[64];
+
+static const char *tree(const char *name)
+{
+	static char path[256];
+	if (!trees[0]) {
+		snprintf(trees, sizeof(trees), "/tmp/test-virtio-trees.XXXXXX");
+		assert_non_null(mkdtemp(trees));
+	}
+	snprintf(path, sizeof(path), "%s/%s", trees, name);
+	if (access(path, F_OK) < 0) {
+		char cmd[768];
+		snprintf(cmd, sizeof(cmd), "mkdir -p %s && tar -xJf %s/sysfs/%s.tar.xz -C %s", path, FIX, name, path);
+		assert_int_equal(system(cmd), 0);
+	}
+	return path;
+}
+
+static void trees_cleanup(void)
+{
+	if (trees[0]) {
+		char cmd[128];
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", trees);
+		if (system(cmd) != 0)
+			fprintf(stderr, "cannot remove %s\n", trees);
+	}
+}
+
 struct sink {
 	struct vigil_event *ev[64];
 	size_t n;
@@ -109,13 +139,13 @@ static void check_against_vdevs(const char *tree, const char *vdevs)
 
 static void test_inventory_host(void **state)
 {
-	check_against_vdevs(FIX "/sysfs/host-fc-modern", FIX "/sysfs/host-fc-modern.vdevs");
+	check_against_vdevs(tree("host-fc-modern"), FIX "/sysfs/host-fc-modern.vdevs");
 }
 
 static void test_inventory_qemu_mixed(void **state)
 {
-	check_against_vdevs(FIX "/sysfs/qemu-pc-mixed", FIX "/sysfs/qemu-pc-mixed.vdevs");
-	check_against_vdevs(FIX "/sysfs/qemu-pc-mixed-replugged", FIX "/sysfs/qemu-pc-mixed-replugged.vdevs");
+	check_against_vdevs(tree("qemu-pc-mixed"), FIX "/sysfs/qemu-pc-mixed.vdevs");
+	check_against_vdevs(tree("qemu-pc-mixed-replugged"), FIX "/sysfs/qemu-pc-mixed-replugged.vdevs");
 }
 
 /* ---------------------------------------------------------------- uevents */
@@ -202,7 +232,7 @@ static void test_replay_sequential(void **state)
 	struct sink s = { 0 };
 	struct recording rc;
 	load_recording(FIX "/uevents/qemu72-pc-6.1-unplug-legacy-blk-net-replug.uevents", &rc);
-	struct vio *v = new_vio(FIX "/sysfs/qemu-pc-mixed", "6.1.0-56-amd64", &s);
+	struct vio *v = new_vio(tree("qemu-pc-mixed"), "6.1.0-56-amd64", &s);
 	assert_int_equal(v->n_devs, 5);
 
 	uint64_t now = 1000000;
@@ -221,7 +251,7 @@ static void test_replay_sequential(void **state)
 
 	/* the re-plug: sysfs now shows the replugged tree */
 	close(v->sysfd);
-	v->sysfd = open(FIX "/sysfs/qemu-pc-mixed-replugged", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	v->sysfd = open(tree("qemu-pc-mixed-replugged"), O_PATH | O_DIRECTORY | O_CLOEXEC);
 	assert_true(v->sysfd >= 0);
 	now += 20000000;
 	for (; i < rc.n; i++)
@@ -264,7 +294,7 @@ static void test_replay_interleaved(void **state)
 	}
 	assert_int_equal(na, 7);
 	assert_int_equal(nb, 8);
-	struct vio *v = new_vio(FIX "/sysfs/qemu-pc-mixed", "6.1.0-56-amd64", &s);
+	struct vio *v = new_vio(tree("qemu-pc-mixed"), "6.1.0-56-amd64", &s);
 	uint64_t now = 1000000;
 	/* net first, then alternate */
 	for (size_t i = 0, j = 0; i < na || j < nb;) {
@@ -289,7 +319,7 @@ static void test_replay_interleaved(void **state)
 static void test_partial_sequences(void **state)
 {
 	struct sink s = { 0 };
-	struct vio *v = new_vio(FIX "/sysfs/qemu-pc-mixed", "6.1.0-56-amd64", &s);
+	struct vio *v = new_vio(tree("qemu-pc-mixed"), "6.1.0-56-amd64", &s);
 	struct vio_uevent u1 = { "remove", "/devices/pci0000:00/0000:00:05.0/virtio1/block/vdb", "block", "disk", NULL };
 	struct vio_uevent u2 = { "unbind", "/devices/pci0000:00/0000:00:05.0/virtio1", "virtio", NULL, NULL };
 	assert_int_equal(vio_handle_uevent(v, &u1, 100), 0);
@@ -329,7 +359,7 @@ static void load_shipped_risks(struct vio *v)
 static void test_risk_ranges(void **state)
 {
 	struct sink s = { 0 };
-	struct vio *v = new_vio(FIX "/sysfs/host-fc-modern", NULL, &s);
+	struct vio *v = new_vio(tree("host-fc-modern"), NULL, &s);
 	load_shipped_risks(v);
 	const struct vio_risk *k = &v->risks[0];
 	assert_string_equal(k->id, "virtio-pci-is-avq-null");
@@ -357,14 +387,14 @@ static void test_risk_event(void **state)
 {
 	struct sink s = { 0 };
 	/* modern-only host: no advisory even on an affected kernel */
-	struct vio *v = new_vio(FIX "/sysfs/host-fc-modern", "6.8.0-31-generic", &s);
+	struct vio *v = new_vio(tree("host-fc-modern"), "6.8.0-31-generic", &s);
 	load_shipped_risks(v);
 	assert_int_equal(vio_risk_evaluate(v, true), 0);
 	assert_int_equal(s.n, 0);
 	vio_free(v);
 
 	/* the QEMU guest's two legacy devices on an affected kernel */
-	v = new_vio(FIX "/sysfs/qemu-pc-mixed", "6.8.0-31-generic", &s);
+	v = new_vio(tree("qemu-pc-mixed"), "6.8.0-31-generic", &s);
 	load_shipped_risks(v);
 	assert_int_equal(vio_risk_evaluate(v, true), 0);
 	assert_int_equal(s.n, 1);
@@ -408,9 +438,9 @@ static void test_risk_event(void **state)
 static void test_resync(void **state)
 {
 	struct sink s = { 0 };
-	struct vio *v = new_vio(FIX "/sysfs/qemu-pc-mixed", "6.1.0-56-amd64", &s);
+	struct vio *v = new_vio(tree("qemu-pc-mixed"), "6.1.0-56-amd64", &s);
 	close(v->sysfd);
-	v->sysfd = open(FIX "/sysfs/qemu-pc-mixed-replugged", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	v->sysfd = open(tree("qemu-pc-mixed-replugged"), O_PATH | O_DIRECTORY | O_CLOEXEC);
 	assert_int_equal(vio_resync(v), 0);
 	/* eth0 (virtio3) is gone; virtio0 came back under the same path */
 	assert_int_equal(s.n, 1);
@@ -428,9 +458,9 @@ static void test_old_kernel_features(void **state)
 	char dir[] = "/tmp/test-virtio.XXXXXX";
 	assert_non_null(mkdtemp(dir));
 	char cmd[512];
-	snprintf(cmd, sizeof(cmd), "cp -a %s/sysfs/host-fc-modern/. %s/ && printf '%%s\\n' "
+	snprintf(cmd, sizeof(cmd), "cp -a %s/. %s/ && printf '%%s\\n' "
 		 "00100010011001000000000000000100 > %s/devices/pci0000:00/0000:00:02.0/virtio1/features",
-		 FIX, dir, dir);
+		 tree("host-fc-modern"), dir, dir);
 	assert_int_equal(system(cmd), 0);
 	struct sink s = { 0 };
 	struct vio *v = new_vio(dir, NULL, &s);
@@ -470,5 +500,7 @@ int main(void)
 		cmocka_unit_test(test_resync),
 		cmocka_unit_test(test_old_kernel_features),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int r = cmocka_run_group_tests(tests, NULL, NULL);
+	trees_cleanup();
+	return r;
 }
