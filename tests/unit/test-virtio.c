@@ -429,6 +429,22 @@ static void test_risk_event(void **state)
 	assert_int_equal(vigil_event_severity(ev), VIGIL_SEV_INFO);
 	assert_int_equal(vio_risk_evaluate(v, false), 0); /* nothing new */
 	assert_int_equal(s.n, 5);
+
+	/* a legacy disk hot-added again raises the risk again */
+	close(v->sysfd);
+	v->sysfd = open(tree("qemu-pc-mixed-replugged"), O_PATH | O_DIRECTORY | O_CLOEXEC);
+	size_t i = 0;
+	while (i < rc.n && !streq(rec_get(&rc.r[i], "ACTION"), "add"))
+		i++;
+	for (; i < rc.n; i++)
+		feed(v, &rc.r[i], now += 1000);
+	assert_int_equal(vio_tick(v, now + 2000000), 0);
+	assert_int_equal(s.n, 7);
+	assert_string_equal(vigil_event_kind(s.ev[5]), "virtio_added");
+	assert_string_equal(ev_str(s.ev[5], "device.name"), "vda");
+	assert_string_equal(vigil_event_kind(s.ev[6]), "virtio_legacy_risk");
+	assert_int_equal(ev_bool(s.ev[6], "active"), 1);
+	assert_int_equal(vigil_event_get_int(s.ev[6], "device_count", -1), 1);
 	sink_clear(&s);
 	vio_free(v);
 	free(rc.text);
