@@ -34,6 +34,8 @@
 #define BS_MAX_DISKS 256
 #define BS_MAX_NETS 64
 #define BS_NAME_MAX 64
+#define BS_MAX_IGNORED 16384 /* container hosts: thousands of veths */
+#define BS_NET_DISCOVERY_TICKS 5 /* new links are looked for every 5th tick */
 
 struct bs_dev_info {
 	char syspath[PATH_MAX];
@@ -41,8 +43,15 @@ struct bs_dev_info {
 	char virtio_name[16]; /* "virtio1", "" when not virtio */
 };
 
+struct bs_ignored {
+	bool net;
+	ino_t ino;
+	char name[BS_NAME_MAX];
+};
+
 struct bs_disk {
 	char name[BS_NAME_MAX];
+	ino_t ino;
 	struct bs_dev_info info;
 	bool virtio;
 	int fd_inflight, fd_stat;
@@ -58,6 +67,7 @@ struct bs_disk {
 
 struct bs_net {
 	char name[IFNAMSIZ];
+	ino_t ino;
 	struct bs_dev_info info;
 	int fd_carrier;
 	bool seen;
@@ -81,8 +91,9 @@ struct bs {
 	size_t n_disks;
 	struct bs_net *nets[BS_MAX_NETS];
 	size_t n_nets;
-	/* names looked at and not watched (not virtio, no glob match) */
-	char **ignored;
+	/* names looked at and not watched (not virtio, no glob match), sorted
+	 * by (net, name); the sysfs inode tells a reused name apart */
+	struct bs_ignored *ignored;
 	size_t n_ignored;
 
 	bs_emit_fn emit;
@@ -148,25 +159,61 @@ static bool bs_glob_match(const struct bs *b, const char *name)
 	return false;
 }
 
-/* Ignored names carry a "b:" or "n:" prefix (disks and links share names). */
-static bool bs_is_ignored(const struct bs *b, bool net, const char *name)
+static int bs_ignored_cmp(bool net, const char *name, const struct bs_ignored *e)
 {
-	for (size_t i = 0; i < b->n_ignored; i++)
-		if (b->ignored[i][0] == (net ? 'n' : 'b') && streq(b->ignored[i] + 2, name))
+	if (net != e->net)
+		return net ? 1 : -1;
+	return strcmp(name, e->name);
+}
+
+/* Binary search; *ret_pos is where the name is or would go. */
+static bool bs_ignored_find(const struct bs *b, bool net, const char *name, size_t *ret_pos)
+{
+	size_t lo = 0, hi = b->n_ignored;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = bs_ignored_cmp(net, name, &b->ignored[mid]);
+		if (c == 0) {
+			*ret_pos = mid;
 			return true;
+		}
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	*ret_pos = lo;
 	return false;
 }
 
-static void bs_ignore(struct bs *b, bool net, const char *name)
+/* Known as not ours, and still the same sysfs object? A different inode
+ * under the same name is a new device: forget the old verdict. */
+static bool bs_is_ignored(struct bs *b, bool net, const char *name, ino_t ino)
 {
-	if (b->n_ignored >= 4 * BS_MAX_DISKS)
+	size_t pos;
+	if (!bs_ignored_find(b, net, name, &pos))
+		return false;
+	if (b->ignored[pos].ino == ino)
+		return true;
+	memmove(&b->ignored[pos], &b->ignored[pos + 1], (b->n_ignored - pos - 1) * sizeof(b->ignored[0]));
+	b->n_ignored--;
+	return false;
+}
+
+static void bs_ignore(struct bs *b, bool net, const char *name, ino_t ino)
+{
+	size_t pos;
+	if (strlen(name) >= BS_NAME_MAX || b->n_ignored >= BS_MAX_IGNORED || bs_ignored_find(b, net, name, &pos))
 		return;
-	char **n = realloc(b->ignored, (b->n_ignored + 1) * sizeof(*n));
+	struct bs_ignored *n = realloc(b->ignored, (b->n_ignored + 1) * sizeof(*n));
 	if (!n)
 		return;
 	b->ignored = n;
-	if (asprintf(&b->ignored[b->n_ignored], "%c:%s", net ? 'n' : 'b', name) >= 0)
-		b->n_ignored++;
+	memmove(&b->ignored[pos + 1], &b->ignored[pos], (b->n_ignored - pos) * sizeof(b->ignored[0]));
+	b->ignored[pos].net = net;
+	b->ignored[pos].ino = ino;
+	vigil_strlcpy(b->ignored[pos].name, name, sizeof(b->ignored[pos].name));
+	b->n_ignored++;
 }
 
 static void bs_disk_free(struct bs_disk *d)
@@ -213,7 +260,7 @@ static int bs_readlink(int sysfd, const char *dir, const char *name, char *buf, 
 }
 
 /* Start watching disk `name` if it is a virtio-blk disk or matches a glob. */
-static void bs_consider_disk(struct bs *b, const char *name)
+static void bs_consider_disk(struct bs *b, const char *name, ino_t ino)
 {
 	if (strlen(name) >= BS_NAME_MAX || b->n_disks >= BS_MAX_DISKS)
 		return;
@@ -224,7 +271,7 @@ static void bs_consider_disk(struct bs *b, const char *name)
 	bs_parse_devpath(target, &info);
 	bool virtio = info.virtio_name[0] != '\0';
 	if (!(virtio && b->watch_virtio) && !bs_glob_match(b, name)) {
-		bs_ignore(b, false, name);
+		bs_ignore(b, false, name, ino);
 		return;
 	}
 	struct bs_disk *d = calloc(1, sizeof(*d));
@@ -237,13 +284,14 @@ static void bs_consider_disk(struct bs *b, const char *name)
 		return;
 	}
 	vigil_strlcpy(d->name, name, sizeof(d->name));
+	d->ino = ino;
 	d->info = info;
 	d->virtio = virtio;
 	d->seen = true;
 	b->disks[b->n_disks++] = d;
 }
 
-static void bs_consider_net(struct bs *b, const char *name)
+static void bs_consider_net(struct bs *b, const char *name, ino_t ino)
 {
 	if (strlen(name) >= IFNAMSIZ || b->n_nets >= BS_MAX_NETS)
 		return;
@@ -253,7 +301,7 @@ static void bs_consider_net(struct bs *b, const char *name)
 	struct bs_dev_info info;
 	bs_parse_devpath(target, &info);
 	if (!info.virtio_name[0]) {
-		bs_ignore(b, true, name);
+		bs_ignore(b, true, name, ino);
 		return;
 	}
 	struct bs_net *n = calloc(1, sizeof(*n));
@@ -265,6 +313,7 @@ static void bs_consider_net(struct bs *b, const char *name)
 		return;
 	}
 	vigil_strlcpy(n->name, name, sizeof(n->name));
+	n->ino = ino;
 	n->info = info;
 	n->seen = true;
 	b->nets[b->n_nets++] = n;
@@ -485,7 +534,8 @@ static void bs_sample_net(struct bs *b, struct bs_net *n, uint64_t now)
 	}
 }
 
-/* Walk a directory listing: mark known entries seen, add new ones. */
+/* Walk a directory listing: mark known entries seen (the same sysfs
+ * object: a reused name with a new inode is a new device), add new ones. */
 static void bs_scan_dir(struct bs *b, DIR *dir, bool net)
 {
 	if (!dir)
@@ -498,31 +548,34 @@ static void bs_scan_dir(struct bs *b, DIR *dir, bool net)
 		bool known = false;
 		if (net) {
 			for (size_t i = 0; i < b->n_nets && !known; i++)
-				if (streq(b->nets[i]->name, de->d_name))
+				if (streq(b->nets[i]->name, de->d_name) && b->nets[i]->ino == de->d_ino)
 					known = b->nets[i]->seen = true;
 		} else {
 			for (size_t i = 0; i < b->n_disks && !known; i++)
-				if (streq(b->disks[i]->name, de->d_name))
+				if (streq(b->disks[i]->name, de->d_name) && b->disks[i]->ino == de->d_ino)
 					known = b->disks[i]->seen = true;
 		}
-		if (known || bs_is_ignored(b, net, de->d_name))
+		if (known || bs_is_ignored(b, net, de->d_name, de->d_ino))
 			continue;
 		if (net)
-			bs_consider_net(b, de->d_name);
+			bs_consider_net(b, de->d_name, de->d_ino);
 		else
-			bs_consider_disk(b, de->d_name);
+			bs_consider_disk(b, de->d_name, de->d_ino);
 	}
 }
 
 static void bs_tick(struct bs *b, uint64_t now)
 {
+	/* links can be thousands (veths of containers): look for new ones
+	 * every few ticks only; gone ones fail their read at once */
+	bool net_discovery = b->n_ticks % BS_NET_DISCOVERY_TICKS == 0;
 	b->n_ticks++;
 	for (size_t i = 0; i < b->n_disks; i++)
 		b->disks[i]->seen = false;
 	for (size_t i = 0; i < b->n_nets; i++)
-		b->nets[i]->seen = false;
+		b->nets[i]->seen = !net_discovery;
 	bs_scan_dir(b, b->blockdir, false);
-	if (b->watch_carrier)
+	if (b->watch_carrier && net_discovery)
 		bs_scan_dir(b, b->netdir, true);
 
 	for (size_t i = 0; i < b->n_disks;) {
@@ -558,12 +611,6 @@ static void bs_tick(struct bs *b, uint64_t now)
 		}
 		i++;
 	}
-	/* forget ignored names now and then: a name can come back as a virtio disk */
-	if (b->n_ticks % 64 == 0) {
-		for (size_t i = 0; i < b->n_ignored; i++)
-			free(b->ignored[i]);
-		b->n_ignored = 0;
-	}
 }
 
 /* ------------------------------------------------------------------ plugin */
@@ -577,8 +624,6 @@ static void bs_free(struct bs *b)
 		bs_disk_free(b->disks[i]);
 	for (size_t i = 0; i < b->n_nets; i++)
 		bs_net_free(b->nets[i]);
-	for (size_t i = 0; i < b->n_ignored; i++)
-		free(b->ignored[i]);
 	free(b->ignored);
 	for (size_t i = 0; i < b->n_globs; i++)
 		free(b->globs[i]);

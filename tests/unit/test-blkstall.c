@@ -352,6 +352,57 @@ static void test_recorded_vhost_sigstop(void **state)
 	tree_teardown(&t);
 }
 
+/* A container host: 2000 veths are looked at once and then ignored
+ * cheaply; a name that comes back as a virtio link (new sysfs object) is
+ * picked up; a disk name reused by a new disk starts afresh. */
+static void test_many_links_and_reuse(void **state)
+{
+	struct tree t;
+	tree_setup(&t);
+	struct sink s = { 0 };
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "cd '%s/class/net' && for i in $(seq 1 2000); do ln -s ../../devices/virtual/net/veth$i veth$i; done", t.dir);
+	run(cmd);
+	put(&t, "class/net/eth0/carrier", "1\n");
+	put(&t, "class/net/eth1/carrier", "1\n");
+	struct bs *b = new_bs(&t, NULL, 0, &s);
+	struct timespec a, z;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	uint64_t now = 0;
+	for (int i = 0; i < 50; i++, now += 2 * SEC)
+		bs_tick(b, now);
+	clock_gettime(CLOCK_MONOTONIC, &z);
+	print_message("50 ticks with 2002 links: %.1f us per tick\n",
+		      ((double)(z.tv_sec - a.tv_sec) * 1e9 + (double)(z.tv_nsec - a.tv_nsec)) / 50 / 1000.0);
+	assert_int_equal(b->n_nets, 2);
+	assert_true(b->n_ignored >= 2000);
+	/* veth7 is replaced by a virtio link of the same name (a new inode,
+	 * as sysfs gives every new device) */
+	snprintf(cmd, sizeof(cmd), "cd '%s/class/net' && ln -s ../../devices/pci0000:00/0000:00:08.0/virtio4/net/eth1 veth7.new && mv -T veth7.new veth7", t.dir);
+	run(cmd);
+	for (int i = 0; i < BS_NET_DISCOVERY_TICKS; i++, now += 2 * SEC)
+		bs_tick(b, now);
+	assert_int_equal(b->n_nets, 3);
+	assert_int_equal(s.n, 0);
+
+	/* vdb stalls, then its name is taken by a new disk */
+	put_stat(&t, "vdb", 10, 10, 3);
+	put_inflight(&t, "vdb", 3, 0);
+	for (int i = 0; i < 7; i++, now += 2 * SEC)
+		bs_tick(b, now);
+	assert_int_equal(s.n, 2); /* blk_stall + vhost_backend_lost */
+	snprintf(cmd, sizeof(cmd), "cd '%s/block' && ln -s \"$(readlink vdb)\" vdb.new && mv -T vdb.new vdb", t.dir);
+	run(cmd);
+	bs_tick(b, now);
+	assert_int_equal(s.n, 4);
+	assert_string_equal(ev_str(s.ev[2], "reason"), "removed");
+	assert_non_null(disk(b, "vdb")); /* the new one, watched from scratch */
+	assert_false(disk(b, "vdb")->stalled);
+	sink_clear(&s);
+	bs_free(b);
+	tree_teardown(&t);
+}
+
 static void test_parsers(void **state)
 {
 	uint64_t c;
@@ -417,6 +468,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_removed_and_globs),
 		cmocka_unit_test(test_carrier),
 		cmocka_unit_test(test_recorded_vhost_sigstop),
+		cmocka_unit_test(test_many_links_and_reuse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
