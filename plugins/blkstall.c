@@ -11,8 +11,8 @@
  * virtio_net carrier that stays down is taken as the same kind of evidence.
  * The device itself is never opened or read: that would put the agent in D
  * state on the very disk it is watching. Cost: per tick one readdir of
- * /sys/block and /sys/class/net and two pread()s per watched disk on fds
- * kept open.
+ * /sys/block (and of /sys/class/net every 5th tick), two pread()s per
+ * watched disk and one per virtio_net carrier, on fds kept open.
  */
 #include <ctype.h>
 #include <dirent.h>
