@@ -145,6 +145,7 @@ struct link_mon {
 	uint64_t events, suppressed, added, removed;
 	int rcvbuf_actual;
 	bool need_resync;
+	uint64_t resync_at; /* retry of a failed re-dump */
 };
 
 static const struct vigil_config_key link_keys[] = {
@@ -165,7 +166,8 @@ static const struct vigil_config_key link_keys[] = {
 	 "window of the churn_burst limit"},
 	{"report_admin_down", VIGIL_CFG_BOOL, "yes", 0, 0, NULL, NULL,
 	 "a watched link set administratively down is link_down too"},
-	{"rcvbuf", VIGIL_CFG_SIZE, "1M", 4096, 256 * 1024 * 1024, NULL, NULL, "netlink receive buffer (applied at start; SO_RCVBUFFORCE when privileged)"},
+	{"rcvbuf", VIGIL_CFG_SIZE, "1M", 4096, 256 * 1024 * 1024, NULL, NULL,
+	 "netlink receive buffer (applied at start; SO_RCVBUFFORCE when privileged)"},
 	{},
 };
 
@@ -472,6 +474,8 @@ static uint64_t link_next_deadline(const struct link_mon *l)
 	}
 	if ((l->churn_added_suppressed || l->churn_removed_suppressed) && l->churn_window_end < next)
 		next = l->churn_window_end;
+	if (l->need_resync && l->resync_at < next)
+		next = l->resync_at;
 	return next;
 }
 
@@ -650,8 +654,13 @@ static int link_resync(struct link_mon *l, bool initial)
 		if (r != -EINTR) /* NLE_DUMP_INTR: the table changed under the dump */
 			break;
 	}
-	if (r < 0)
-		return vigil_log_errno(l->ctx, LOG_WARNING, r, "dumping links failed");
+	if (r < 0) {
+		/* retried from the timer: a missed removal must not stay missed */
+		l->need_resync = true;
+		l->resync_at = vigil_now(l->ctx, CLOCK_MONOTONIC) + USEC_PER_SEC;
+		link_arm_timer(l);
+		return vigil_log_errno(l->ctx, LOG_WARNING, r, "dumping links failed, retrying in 1s");
+	}
 
 	struct link_parse_ctx p = {.l = l, .initial = initial, .now = vigil_now(l->ctx, CLOCK_MONOTONIC)};
 	l->gen++;
@@ -703,7 +712,11 @@ static int link_on_io(sd_event_source *s, int fd, uint32_t revents, void *userda
 static int link_on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct link_mon *l = userdata;
-	link_tick(l, vigil_now(l->ctx, CLOCK_MONOTONIC));
+	uint64_t now = vigil_now(l->ctx, CLOCK_MONOTONIC);
+
+	if (l->need_resync && now >= l->resync_at)
+		(void)link_resync(l, false);
+	link_tick(l, now);
 	link_arm_timer(l);
 	return 0;
 }
