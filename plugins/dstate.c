@@ -489,6 +489,21 @@ static void dstate_add_stack(struct dstate *d, struct vigil_event *ev, pid_t pid
 	(void)vigil_event_set_json(ev, "frames", frames);
 }
 
+/* The kernel's own hung-task reporting, for context: with warnings at 0
+ * (exhausted) or detection off, this event is the only report there is. */
+static void dstate_add_kernel_hung_task(struct dstate *d, struct vigil_event *ev)
+{
+	char buf[32];
+	int64_t v;
+
+	if (dstate_read_at(d->proc_fd, "sys/kernel/hung_task_timeout_secs", buf, sizeof(buf)) > 0 &&
+	    vigil_parse_int(vigil_strstrip(buf), &v) == 0)
+		(void)vigil_event_set_int(ev, "hung_task_timeout_s", v);
+	if (dstate_read_at(d->proc_fd, "sys/kernel/hung_task_warnings", buf, sizeof(buf)) > 0 &&
+	    vigil_parse_int(vigil_strstrip(buf), &v) == 0)
+		(void)vigil_event_set_int(ev, "hung_task_warnings", v); /* -1: unlimited */
+}
+
 static void dstate_report(void *userdata, const struct dstate_group *g, bool active, uint64_t now)
 {
 	struct dstate *d = userdata;
@@ -530,6 +545,7 @@ static void dstate_report(void *userdata, const struct dstate_group *g, bool act
 			json_object_array_add(tids, json_object_new_int(g->tids[i]));
 		(void)vigil_event_set_json(ev, "tids", tids);
 		dstate_add_stack(d, ev, g->rep_pid, g->rep_tid);
+		dstate_add_kernel_hung_task(d, ev);
 	}
 	if (active)
 		d->raised++;

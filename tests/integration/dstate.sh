@@ -186,8 +186,8 @@ check "task_stuck for vigil-writer: pid of a writer, wchan, duration_s >= 3, con
 sleep 1.5
 check "8 stuck writers are ONE event (aggregated by comm + wchan)" \
 	[ "$(count "$A" 'e["kind"]=="task_stuck" and e["comm"]=="vigil-writer" and e["active"] is True')" = 1 ]
-check "the event carries the kernel stack (frames with symbols)" \
-	[ "$(count "$A" 'e["kind"]=="task_stuck" and e["active"] and len(e.get("frames", [])) > 0 and all(f["symbol"] for f in e["frames"])')" = 1 ]
+check "the event carries the kernel stack (frames with symbols) and the kernel's hung-task settings" \
+	[ "$(count "$A" 'e["kind"]=="task_stuck" and e["active"] and len(e.get("frames", [])) > 0 and all(f["symbol"] for f in e["frames"]) and e["hung_task_timeout_s"] == '"$(cat /proc/sys/kernel/hung_task_timeout_secs)"' and e["hung_task_warnings"] == '"$(cat /proc/sys/kernel/hung_task_warnings)"'')" = 1 ]
 check "status shows the group with 8 tasks" \
 	[ "$(status "$T/a/ctl" '[(g["comm"], g["count"]) for g in s["stuck"] if g["comm"]=="vigil-writer"]')" = "[('vigil-writer', 8)]" ]
 check "leaders-only sampling does not see the stuck writer thread" \

@@ -461,6 +461,8 @@ static int setup_proc(void **state)
 	fake_task(200, 200, "app", 'S', "0", "1 1 1\n");
 	fake_task(200, 201, "app", 'D', "io_schedule", "1 2 3\n"); /* a thread */
 	put("sys/stat", "not a task\n");
+	put("sys/kernel/hung_task_timeout_secs", "120\n");
+	put("sys/kernel/hung_task_warnings", "0\n");
 	put("self/stat", "not a task either\n");
 	put("555/stat", "555 (trunc) D 1 2"); /* truncated: counted, not misread */
 	return 0;
@@ -509,6 +511,9 @@ static void sampler_leaders(void **state)
 			    "ext4");
 	assert_int_equal(json_object_array_length(vigil_event_get(dd, "stack")), 3);
 	assert_string_equal(vigil_event_get_str(ho, "comm"), "a) D (b");
+	/* the kernel's hung-task reports are exhausted: say so */
+	assert_int_equal(vigil_event_get_int(dd, "hung_task_warnings", -5), 0);
+	assert_int_equal(vigil_event_get_int(dd, "hung_task_timeout_s", -5), 120);
 	assert_string_equal(vigil_event_summary(dd), "1 task stuck in D state for 31s: dd (pid 77) in percpu_rwsem_wait");
 
 	/* dd wakes up (state S), the hostile one exits */
