@@ -39,12 +39,12 @@
 #include "util.h"
 #include "vigil/plugin.h"
 
-#define DSTATE_COMM_MAX 64    /* kthread names with a workqueue suffix exceed TASK_COMM_LEN */
+#define DSTATE_COMM_MAX	 64   /* kthread names with a workqueue suffix exceed TASK_COMM_LEN */
 #define DSTATE_WCHAN_MAX 128  /* KSYM_NAME_LEN */
-#define DSTATE_STAT_BUF 1024  /* a stat line is < 1 KiB; we need only its first 22 fields */
+#define DSTATE_STAT_BUF	 1024 /* a stat line is < 1 KiB; we need only its first 22 fields */
 #define DSTATE_DENTS_BUF (32 * 1024)
 #define DSTATE_STACK_MAX 8192 /* bytes of /proc/…/stack read */
-#define DSTATE_TIDS_MAX 32    /* tids listed in one event */
+#define DSTATE_TIDS_MAX	 32   /* tids listed in one event */
 
 /* ---------------------------------------------------------------- parser */
 
@@ -164,12 +164,12 @@ static json_object *dstate_parse_frame(const char *line)
 struct dstate_group {
 	char comm[DSTATE_COMM_MAX];
 	char wchan[DSTATE_WCHAN_MAX];
-	unsigned count;    /* tasks stuck in it now */
-	unsigned peak;     /* most at once */
-	unsigned total;    /* tasks that ever joined */
-	uint64_t since;    /* earliest start of D among its tasks */
+	unsigned count;		/* tasks stuck in it now */
+	unsigned peak;		/* most at once */
+	unsigned total;		/* tasks that ever joined */
+	uint64_t since;		/* earliest start of D among its tasks */
 	pid_t rep_pid, rep_tid; /* the task that raised it */
-	uint64_t episode;       /* numbers raise/clear pairs (dedup keys) */
+	uint64_t episode;	/* numbers raise/clear pairs (dedup keys) */
 	bool announced;
 	pid_t tids[DSTATE_TIDS_MAX];
 	unsigned n_tids;
@@ -178,7 +178,7 @@ struct dstate_group {
 struct dstate_task {
 	pid_t tid, pid;
 	uint64_t starttime;
-	uint64_t since;  /* monotonic usec of the first sample of this D period */
+	uint64_t since;	 /* monotonic usec of the first sample of this D period */
 	uint64_t pcount; /* schedstat: times run on a CPU */
 	uint32_t gen;
 	bool has_pcount;
@@ -243,8 +243,8 @@ static void dstate_group_drop_task(struct dstate_group *g, pid_t tid)
 /* One task seen in D in this sample. pcount: schedstat's run count, when
  * has_pcount. Returns 0, -ENOSPC when the tracker is full (counted) or
  * -ENOMEM. */
-static int dstate_tracker_observe(struct dstate_tracker *tr, pid_t pid, pid_t tid, uint64_t starttime,
-				  const char *comm, bool has_pcount, uint64_t pcount, uint64_t now)
+static int dstate_tracker_observe(struct dstate_tracker *tr, pid_t pid, pid_t tid, uint64_t starttime, const char *comm,
+				  bool has_pcount, uint64_t pcount, uint64_t now)
 {
 	size_t pos;
 	struct dstate_task *t = dstate_tracker_find(tr, tid, &pos);
@@ -412,19 +412,18 @@ struct dstate {
 };
 
 static const struct vigil_config_key dstate_keys[] = {
-	{"interval", VIGIL_CFG_DURATION, "5s", 100 * 1000, 3600 * USEC_PER_SEC, NULL, NULL,
-	 "how often tasks are sampled"},
-	{"threshold", VIGIL_CFG_DURATION, "30s", 1 * USEC_PER_SEC, 86400 * USEC_PER_SEC, NULL, NULL,
-	 "time a task must stay in D state before task_stuck"},
-	{"threads", VIGIL_CFG_BOOL, "no", 0, 0, NULL, NULL,
-	 "sample every thread (/proc/*/task/*/stat), not only thread-group leaders"},
-	{"proc_root", VIGIL_CFG_PATH, "/proc", 0, 0, NULL, NULL, "procfs mount to sample (tests)"},
-	{"ignore_comm", VIGIL_CFG_LIST, NULL, 0, 0, NULL, NULL, "comm globs never reported"},
-	{"stack_lines", VIGIL_CFG_INT, "32", 0, 64, NULL, NULL, "kernel stack frames attached to task_stuck (0 = none)"},
-	{"slice", VIGIL_CFG_INT, "256", 16, 1 << 20, NULL, NULL,
-	 "tasks read per loop iteration; a sample yields to other work between slices"},
-	{"max_tracked", VIGIL_CFG_INT, "4096", 16, 1 << 20, NULL, NULL, "D-state tasks tracked at most (more are counted)"},
-	{},
+    {"interval", VIGIL_CFG_DURATION, "5s", 100 * 1000, 3600 * USEC_PER_SEC, NULL, NULL, "how often tasks are sampled"},
+    {"threshold", VIGIL_CFG_DURATION, "30s", 1 * USEC_PER_SEC, 86400 * USEC_PER_SEC, NULL, NULL,
+     "time a task must stay in D state before task_stuck"},
+    {"threads", VIGIL_CFG_BOOL, "no", 0, 0, NULL, NULL,
+     "sample every thread (/proc/*/task/*/stat), not only thread-group leaders"},
+    {"proc_root", VIGIL_CFG_PATH, "/proc", 0, 0, NULL, NULL, "procfs mount to sample (tests)"},
+    {"ignore_comm", VIGIL_CFG_LIST, NULL, 0, 0, NULL, NULL, "comm globs never reported"},
+    {"stack_lines", VIGIL_CFG_INT, "32", 0, 64, NULL, NULL, "kernel stack frames attached to task_stuck (0 = none)"},
+    {"slice", VIGIL_CFG_INT, "256", 16, 1 << 20, NULL, NULL,
+     "tasks read per loop iteration; a sample yields to other work between slices"},
+    {"max_tracked", VIGIL_CFG_INT, "4096", 16, 1 << 20, NULL, NULL, "D-state tasks tracked at most (more are counted)"},
+    {},
 };
 
 static void dstate_task_path(const struct dstate *d, char *buf, size_t size, pid_t pid, pid_t tid, const char *file)
@@ -886,8 +885,8 @@ static int dstate_init(struct vigil_ctx *ctx, const struct vigil_section *sec, v
 		*ret_data = TAKE_PTR(d);
 		return 0;
 	}
-	r = sd_event_add_time_relative(vigil_loop(ctx), &d->timer, CLOCK_MONOTONIC, d->interval,
-				       d->interval / 20, dstate_on_timer, d);
+	r = sd_event_add_time_relative(vigil_loop(ctx), &d->timer, CLOCK_MONOTONIC, d->interval, d->interval / 20,
+				       dstate_on_timer, d);
 	if (r < 0)
 		return vigil_log_errno(ctx, LOG_ERR, r, "cannot add the sample timer");
 	(void)sd_event_source_set_description(d->timer, "dstate-sample");
@@ -961,13 +960,13 @@ static void dstate_fini(struct vigil_ctx *ctx, void *data)
 }
 
 const struct vigil_plugin vigil_plugin = {
-	.abi_version = VIGIL_PLUGIN_ABI_VERSION,
-	.kind = VIGIL_PLUGIN_MONITOR,
-	.name = "dstate",
-	.description = "early hung-task detection: tasks stuck in D state",
-	.keys = dstate_keys,
-	.init = dstate_init,
-	.reload = dstate_reload,
-	.status = dstate_status,
-	.fini = dstate_fini,
+    .abi_version = VIGIL_PLUGIN_ABI_VERSION,
+    .kind = VIGIL_PLUGIN_MONITOR,
+    .name = "dstate",
+    .description = "early hung-task detection: tasks stuck in D state",
+    .keys = dstate_keys,
+    .init = dstate_init,
+    .reload = dstate_reload,
+    .status = dstate_status,
+    .fini = dstate_fini,
 };

@@ -44,7 +44,7 @@
 #include "util.h"
 #include "vigil/plugin.h"
 
-#define LINK_KIND_MAX 24
+#define LINK_KIND_MAX	24
 #define LINK_DRIVER_MAX 32
 #define LINK_RECV_BATCH 64 /* datagrams read per wakeup before yielding to the loop */
 
@@ -98,21 +98,21 @@ static int link_nlerr(int nle)
 struct link_entry {
 	int ifindex;
 	char name[IFNAMSIZ];
-	char kind[LINK_KIND_MAX];       /* IFLA_INFO_KIND; "" for a NIC */
+	char kind[LINK_KIND_MAX];	/* IFLA_INFO_KIND; "" for a NIC */
 	char slave_kind[LINK_KIND_MAX]; /* IFLA_INFO_SLAVE_KIND, e.g. "openvswitch" */
-	char driver[LINK_DRIVER_MAX];   /* ethtool/sysfs; "" when unknown */
+	char driver[LINK_DRIVER_MAX];	/* ethtool/sysfs; "" when unknown */
 	int master, peer_ifindex;
 	int32_t netnsid; /* IFLA_LINK_NETNSID: the peer's namespace, as we see it */
 	bool has_netnsid;
 	unsigned flags;
 	uint8_t operstate, carrier;
 	bool watched, ephemeral;
-	bool up;            /* admin up, carrier, operstate not down */
+	bool up;	    /* admin up, carrier, operstate not down */
 	bool down_reported; /* link_down sent: condition active */
-	bool down_pending;      /* debounce running since down_since */
+	bool down_pending;  /* debounce running since down_since */
 	uint64_t down_since;
-	uint64_t down_at;       /* when the reported down started */
-	uint64_t flap_next;     /* earliest next link_flapping */
+	uint64_t down_at;	/* when the reported down started */
+	uint64_t flap_next;	/* earliest next link_flapping */
 	unsigned flaps_pending; /* flaps not reported yet */
 	uint64_t downs, ups, flaps, changes;
 	uint32_t gen;
@@ -149,26 +149,26 @@ struct link_mon {
 };
 
 static const struct vigil_config_key link_keys[] = {
-	{"include", VIGIL_CFG_LIST, "*", 0, 0, NULL, NULL, "link name globs watched"},
-	{"exclude", VIGIL_CFG_LIST, "lo", 0, 0, NULL, NULL, "link name globs never watched"},
-	{"kinds", VIGIL_CFG_LIST, "none veth openvswitch bridge bond team vlan macvlan", 0, 0, NULL, NULL,
-	 "rtnetlink kinds watched (globs); none = a NIC without a kind (virtio_net, physical)"},
-	{"drivers", VIGIL_CFG_LIST, "*", 0, 0, NULL, NULL, "driver globs watched (ethtool/sysfs name)"},
-	{"ephemeral_kinds", VIGIL_CFG_LIST, "veth tun", 0, 0, NULL, NULL,
-	 "kinds whose add/remove events are rate-limited (container churn)"},
-	{"debounce", VIGIL_CFG_DURATION, "2s", 0, 600 * USEC_PER_SEC, NULL, NULL,
-	 "a down shorter than this is a flap, not link_down + link_up"},
-	{"flap_interval", VIGIL_CFG_DURATION, "1m", USEC_PER_SEC, 86400 * USEC_PER_SEC, NULL, NULL,
-	 "at most one link_flapping per link per interval (flaps in between are counted)"},
-	{"churn_burst", VIGIL_CFG_INT, "10", 0, 100000, NULL, NULL,
-	 "link_added/link_removed events of ephemeral kinds per churn_interval"},
-	{"churn_interval", VIGIL_CFG_DURATION, "1m", USEC_PER_SEC, 86400 * USEC_PER_SEC, NULL, NULL,
-	 "window of the churn_burst limit"},
-	{"report_admin_down", VIGIL_CFG_BOOL, "yes", 0, 0, NULL, NULL,
-	 "a watched link set administratively down is link_down too"},
-	{"rcvbuf", VIGIL_CFG_SIZE, "1M", 4096, 256 * 1024 * 1024, NULL, NULL,
-	 "netlink receive buffer (applied at start; SO_RCVBUFFORCE when privileged)"},
-	{},
+    {"include", VIGIL_CFG_LIST, "*", 0, 0, NULL, NULL, "link name globs watched"},
+    {"exclude", VIGIL_CFG_LIST, "lo", 0, 0, NULL, NULL, "link name globs never watched"},
+    {"kinds", VIGIL_CFG_LIST, "none veth openvswitch bridge bond team vlan macvlan", 0, 0, NULL, NULL,
+     "rtnetlink kinds watched (globs); none = a NIC without a kind (virtio_net, physical)"},
+    {"drivers", VIGIL_CFG_LIST, "*", 0, 0, NULL, NULL, "driver globs watched (ethtool/sysfs name)"},
+    {"ephemeral_kinds", VIGIL_CFG_LIST, "veth tun", 0, 0, NULL, NULL,
+     "kinds whose add/remove events are rate-limited (container churn)"},
+    {"debounce", VIGIL_CFG_DURATION, "2s", 0, 600 * USEC_PER_SEC, NULL, NULL,
+     "a down shorter than this is a flap, not link_down + link_up"},
+    {"flap_interval", VIGIL_CFG_DURATION, "1m", USEC_PER_SEC, 86400 * USEC_PER_SEC, NULL, NULL,
+     "at most one link_flapping per link per interval (flaps in between are counted)"},
+    {"churn_burst", VIGIL_CFG_INT, "10", 0, 100000, NULL, NULL,
+     "link_added/link_removed events of ephemeral kinds per churn_interval"},
+    {"churn_interval", VIGIL_CFG_DURATION, "1m", USEC_PER_SEC, 86400 * USEC_PER_SEC, NULL, NULL,
+     "window of the churn_burst limit"},
+    {"report_admin_down", VIGIL_CFG_BOOL, "yes", 0, 0, NULL, NULL,
+     "a watched link set administratively down is link_down too"},
+    {"rcvbuf", VIGIL_CFG_SIZE, "1M", 4096, 256 * 1024 * 1024, NULL, NULL,
+     "netlink receive buffer (applied at start; SO_RCVBUFFORCE when privileged)"},
+    {},
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -210,7 +210,7 @@ static bool link_glob_any(char *const *globs, const char *s)
 static const char *link_operstate_str(uint8_t op)
 {
 	static const char *const names[] = {"unknown", "notpresent", "down", "lowerlayerdown",
-					    "testing", "dormant", "up"};
+					    "testing", "dormant",    "up"};
 	return op < ELEMENTSOF(names) ? names[op] : "unknown";
 }
 
@@ -385,9 +385,10 @@ static void link_churn_flush(struct link_mon *l, uint64_t now)
 		return;
 	ev = vigil_event_new("link_churn", VIGIL_SEV_INFO);
 	if (ev) {
-		(void)vigil_event_set_summary(ev, "%u links added and %u removed without separate events (churn limit %u per %" PRIu64 "s)",
-					      l->churn_added_suppressed, l->churn_removed_suppressed, l->churn_burst,
-					      (uint64_t)(l->churn_interval / USEC_PER_SEC));
+		(void)vigil_event_set_summary(
+		    ev, "%u links added and %u removed without separate events (churn limit %u per %" PRIu64 "s)",
+		    l->churn_added_suppressed, l->churn_removed_suppressed, l->churn_burst,
+		    (uint64_t)(l->churn_interval / USEC_PER_SEC));
 		(void)vigil_event_set_dedup_key(ev, "link_churn");
 		(void)vigil_event_set_int(ev, "added", l->churn_added_suppressed);
 		(void)vigil_event_set_int(ev, "removed", l->churn_removed_suppressed);
@@ -437,8 +438,8 @@ static void link_evaluate(struct link_mon *l, struct link_entry *e, bool was_up,
 			uint64_t secs = (now - e->down_at) / USEC_PER_SEC;
 			e->down_reported = false;
 			e->ups++;
-			link_emit(l, e, "link_up", VIGIL_SEV_INFO, false, (int64_t)secs, "link %s (%s) up again after %" PRIu64 "s",
-				  e->name, link_label(e), secs);
+			link_emit(l, e, "link_up", VIGIL_SEV_INFO, false, (int64_t)secs,
+				  "link %s (%s) up again after %" PRIu64 "s", e->name, link_label(e), secs);
 		} else if (e->down_pending) {
 			e->down_pending = false;
 			e->flaps++;
@@ -694,7 +695,8 @@ static int link_on_io(sd_event_source *s, int fd, uint32_t revents, void *userda
 		if (r == -ENOBUFS) {
 			l->overruns++;
 			l->need_resync = true;
-			vigil_log(l->ctx, LOG_WARNING, "netlink overrun (ENOBUFS): link notifications lost, re-dumping");
+			vigil_log(l->ctx, LOG_WARNING,
+				  "netlink overrun (ENOBUFS): link notifications lost, re-dumping");
 			continue;
 		}
 		if (r == -EAGAIN || r == -EINTR)
@@ -923,13 +925,13 @@ static void link_fini(struct vigil_ctx *ctx, void *data)
 }
 
 const struct vigil_plugin vigil_plugin = {
-	.abi_version = VIGIL_PLUGIN_ABI_VERSION,
-	.kind = VIGIL_PLUGIN_MONITOR,
-	.name = "link",
-	.description = "network links: carrier/operstate, add/remove, flapping (rtnetlink)",
-	.keys = link_keys,
-	.init = link_init,
-	.reload = link_reload,
-	.status = link_status,
-	.fini = link_fini,
+    .abi_version = VIGIL_PLUGIN_ABI_VERSION,
+    .kind = VIGIL_PLUGIN_MONITOR,
+    .name = "link",
+    .description = "network links: carrier/operstate, add/remove, flapping (rtnetlink)",
+    .keys = link_keys,
+    .init = link_init,
+    .reload = link_reload,
+    .status = link_status,
+    .fini = link_fini,
 };

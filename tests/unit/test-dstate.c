@@ -66,14 +66,17 @@ static void parse_own_stat(void **state)
 
 /* Real lines captured on this machine (kernel 6.18): a kernel thread, a
  * kworker whose name carries its workqueue, a sleeping process. */
-static const char kthreadd[] = "2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 18 0 0 18446744073709551615 0 "
-			       "0 0 0 0 0 0 2147483647 0 1 0 0 0 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n";
-static const char kworker[] = "12 (kworker/u8:0-ext4-rsv-conversion) I 2 0 0 0 -1 69238880 0 0 0 0 0 21 0 0 20 0 1 0 18 "
-			      "0 0 18446744073709551615 0 0 0 0 0 0 0 2147483647 0 1 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n";
-static const char writer[] = "23326 (sleep) S 23324 23324 5305 0 -1 4194304 133 0 0 0 0 0 0 0 20 0 1 0 81323 2990080 "
-			     "398 18446744073709551615 94079387701248 94079387719177 140731273212608 0 0 0 0 6 0 1 0 0 17 "
-			     "0 0 0 0 0 0 94079387733264 94079387734528 94079554621440 140731273214411 140731273214421 "
-			     "140731273214421 140731273215977 0\n";
+static const char kthreadd[] =
+    "2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 18 0 0 18446744073709551615 0 "
+    "0 0 0 0 0 0 2147483647 0 1 0 0 0 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n";
+static const char kworker[] =
+    "12 (kworker/u8:0-ext4-rsv-conversion) I 2 0 0 0 -1 69238880 0 0 0 0 0 21 0 0 20 0 1 0 18 "
+    "0 0 18446744073709551615 0 0 0 0 0 0 0 2147483647 0 1 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n";
+static const char writer[] =
+    "23326 (sleep) S 23324 23324 5305 0 -1 4194304 133 0 0 0 0 0 0 0 20 0 1 0 81323 2990080 "
+    "398 18446744073709551615 94079387701248 94079387719177 140731273212608 0 0 0 0 6 0 1 0 0 17 "
+    "0 0 0 0 0 0 94079387733264 94079387734528 94079554621440 140731273214411 140731273214421 "
+    "140731273214421 140731273215977 0\n";
 /* What prctl(PR_SET_NAME, "a) D (b") produces: the comm holds ") D (". */
 static const char hostile[] = "4242 (a) D (b) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 "
 			      "987654 1000 10 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n";
@@ -162,17 +165,17 @@ static void parse_truncated(void **state)
 static void parse_garbage(void **state)
 {
 	static const char *const bad[] = {
-		"",
-		"abc",
-		"12 (x",
-		"12 x) S 1",
-		"-1 (x) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0\n",
-		"99999999999 (x) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0\n",
-		"12 (x)S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0\n",
-		"12 (x) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0\n",       /* starttime missing */
-		"12 (x) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5x 0\n",  /* not a number */
-		"12 (x) S 1 1 1 0 -1 0 0 0 0 0 0 0 0\n0 20 0 1 0 5 0\n", /* line ends early */
-		"12 (x) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 123456789012345678901 0\n",
+	    "",
+	    "abc",
+	    "12 (x",
+	    "12 x) S 1",
+	    "-1 (x) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0\n",
+	    "99999999999 (x) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0\n",
+	    "12 (x)S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0\n",
+	    "12 (x) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0\n",	     /* starttime missing */
+	    "12 (x) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5x 0\n", /* not a number */
+	    "12 (x) S 1 1 1 0 -1 0 0 0 0 0 0 0 0\n0 20 0 1 0 5 0\n", /* line ends early */
+	    "12 (x) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 123456789012345678901 0\n",
 	};
 	struct dstate_stat st;
 	char nul[] = "12 (a\0b) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0\n";
@@ -236,8 +239,7 @@ static void rec_report(void *userdata, const struct dstate_group *g, bool active
 }
 
 /* One sample: the tasks [lo, hi) in D with schedstat run count pc. */
-static int sample_range(struct dstate_tracker *tr, struct recorder *rec, pid_t lo, pid_t hi, uint64_t pc,
-			uint64_t now)
+static int sample_range(struct dstate_tracker *tr, struct recorder *rec, pid_t lo, pid_t hi, uint64_t pc, uint64_t now)
 {
 	dstate_tracker_begin(tr);
 	for (pid_t t = lo; t < hi; t++)
@@ -402,8 +404,8 @@ static void put(const char *rel, const char *content)
 
 static void stat_line(char *buf, size_t size, int pid, const char *comm, char state, unsigned long start)
 {
-	snprintf(buf, size, "%d (%s) %c 1 %d %d 0 -1 4194560 1 0 0 0 1 2 0 0 20 0 1 0 %lu 100 10 0 0 0\n", pid,
-		 comm, state, pid, pid, start);
+	snprintf(buf, size, "%d (%s) %c 1 %d %d 0 -1 4194560 1 0 0 0 1 2 0 0 20 0 1 0 %lu 100 10 0 0 0\n", pid, comm,
+		 state, pid, pid, start);
 }
 
 static void fake_task(int pid, int tid, const char *comm, char state, const char *wchan, const char *pcount)
@@ -485,7 +487,7 @@ static void sampler_leaders(void **state)
 	for (uint64_t t = 0; t < 30; t += 5)
 		assert_int_equal(dstate_sample(d, t * SEC), 0);
 	assert_int_equal(n_captured, 0);
-	assert_int_equal(d->last_tasks, 6); /* 1 77 78 90 200 555 */
+	assert_int_equal(d->last_tasks, 6);  /* 1 77 78 90 200 555 */
 	assert_int_equal(d->read_errors, 6); /* 555 is truncated: an error each sample, never D */
 	assert_int_equal(d->last_dstate, 3);
 	assert_true(d->read_errors >= 1);
@@ -506,15 +508,15 @@ static void sampler_leaders(void **state)
 	assert_true(json_object_get_boolean(vigil_event_get(dd, "active")));
 	json_object *frames = vigil_event_get(dd, "frames");
 	assert_int_equal(json_object_array_length(frames), 3);
-	assert_string_equal(json_object_get_string(json_object_object_get(json_object_array_get_idx(frames, 1),
-									     "module")),
-			    "ext4");
+	assert_string_equal(
+	    json_object_get_string(json_object_object_get(json_object_array_get_idx(frames, 1), "module")), "ext4");
 	assert_int_equal(json_object_array_length(vigil_event_get(dd, "stack")), 3);
 	assert_string_equal(vigil_event_get_str(ho, "comm"), "a) D (b");
 	/* the kernel's hung-task reports are exhausted: say so */
 	assert_int_equal(vigil_event_get_int(dd, "hung_task_warnings", -5), 0);
 	assert_int_equal(vigil_event_get_int(dd, "hung_task_timeout_s", -5), 120);
-	assert_string_equal(vigil_event_summary(dd), "1 task stuck in D state for 31s: dd (pid 77) in percpu_rwsem_wait");
+	assert_string_equal(vigil_event_summary(dd),
+			    "1 task stuck in D state for 31s: dd (pid 77) in percpu_rwsem_wait");
 
 	/* dd wakes up (state S), the hostile one exits */
 	char line[256];
@@ -574,19 +576,19 @@ static void sampler_threads(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(parse_own_stat),
-		cmocka_unit_test(parse_real_lines),
-		cmocka_unit_test(parse_hostile_comm),
-		cmocka_unit_test(parse_truncated),
-		cmocka_unit_test(parse_garbage),
-		cmocka_unit_test(parse_frames),
-		cmocka_unit_test(tracker_threshold_and_clear),
-		cmocka_unit_test(tracker_aggregates),
-		cmocka_unit_test(tracker_progress_is_not_stuck),
-		cmocka_unit_test(tracker_pid_reuse),
-		cmocka_unit_test(tracker_bounded),
-		cmocka_unit_test(sampler_leaders),
-		cmocka_unit_test(sampler_threads),
+	    cmocka_unit_test(parse_own_stat),
+	    cmocka_unit_test(parse_real_lines),
+	    cmocka_unit_test(parse_hostile_comm),
+	    cmocka_unit_test(parse_truncated),
+	    cmocka_unit_test(parse_garbage),
+	    cmocka_unit_test(parse_frames),
+	    cmocka_unit_test(tracker_threshold_and_clear),
+	    cmocka_unit_test(tracker_aggregates),
+	    cmocka_unit_test(tracker_progress_is_not_stuck),
+	    cmocka_unit_test(tracker_pid_reuse),
+	    cmocka_unit_test(tracker_bounded),
+	    cmocka_unit_test(sampler_leaders),
+	    cmocka_unit_test(sampler_threads),
 	};
 	return cmocka_run_group_tests(tests, setup_proc, teardown_proc);
 }

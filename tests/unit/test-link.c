@@ -16,7 +16,7 @@
 
 #include "../../plugins/link.c"
 
-#define SEC USEC_PER_SEC
+#define SEC  USEC_PER_SEC
 #define MSEC USEC_PER_MSEC
 
 static struct vigil_event *captured[128];
@@ -89,8 +89,8 @@ static struct link_mon *mon(void)
 #define UP (IFF_UP | IFF_RUNNING | IFF_LOWER_UP)
 
 /* Feed one RTM_NEWLINK/RTM_DELLINK as libnl parses it. */
-static void feed(struct link_mon *l, int ifindex, const char *name, const char *kind, unsigned flags,
-		 uint8_t operstate, bool deleted, bool initial, uint64_t now)
+static void feed(struct link_mon *l, int ifindex, const char *name, const char *kind, unsigned flags, uint8_t operstate,
+		 bool deleted, bool initial, uint64_t now)
 {
 	struct rtnl_link *o = rtnl_link_alloc();
 	assert_non_null(o);
@@ -260,9 +260,9 @@ static void filters_and_admin_down(void **state)
 {
 	struct link_mon *l = mon();
 
-	up(l, 1, "lo", NULL, 0);            /* excluded by name */
-	up(l, 4, "tun0", "tun", 0);         /* kind not watched */
-	up(l, 5, "br0", "bridge", 0);       /* watched */
+	up(l, 1, "lo", NULL, 0);      /* excluded by name */
+	up(l, 4, "tun0", "tun", 0);   /* kind not watched */
+	up(l, 5, "br0", "bridge", 0); /* watched */
 	assert_int_equal(count_kind("link_added"), 1);
 	feed(l, 1, "lo", NULL, 0, IF_OPER_DOWN, false, false, 1 * SEC);
 	feed(l, 4, "tun0", "tun", IFF_UP, IF_OPER_DOWN, false, false, 1 * SEC);
@@ -337,13 +337,10 @@ static void nle_to_errno(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(down_debounced_then_up),
-		cmocka_unit_test(flapping_is_one_event),
-		cmocka_unit_test(churn_is_limited),
-		cmocka_unit_test(removal_clears_condition),
-		cmocka_unit_test(filters_and_admin_down),
-		cmocka_unit_test(initial_dump),
-		cmocka_unit_test(nle_to_errno),
+	    cmocka_unit_test(down_debounced_then_up), cmocka_unit_test(flapping_is_one_event),
+	    cmocka_unit_test(churn_is_limited),	      cmocka_unit_test(removal_clears_condition),
+	    cmocka_unit_test(filters_and_admin_down), cmocka_unit_test(initial_dump),
+	    cmocka_unit_test(nle_to_errno),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
