@@ -499,12 +499,24 @@ static int lb_severity_rank(const struct vigil_event *ev)
 	return r;
 }
 
-/* The crash of a file: the most severe report, earliest on ties. */
+/* The crash of a file. A dump ends with the report that killed the kernel,
+ * and earlier reports of the same severity were survived (an RCU stall an
+ * hour before the fatal Oops): so the report a panic names as its cause,
+ * else the most severe report, the LAST one on ties. */
 static ssize_t lb_pick(const struct lb_item *it)
 {
 	ssize_t best = -1;
+	for (size_t i = it->n_reports; i-- > 0;) {
+		json_object *cb = vigil_event_get(it->reports[i], "caused_by"), *k, *sm;
+		if (!cb || !json_object_object_get_ex(cb, "kind", &k) || !json_object_object_get_ex(cb, "summary", &sm))
+			continue;
+		for (size_t j = i; j-- > 0;)
+			if (streq(vigil_event_kind(it->reports[j]), json_object_get_string(k)) &&
+			    streq(vigil_event_summary(it->reports[j]), json_object_get_string(sm)))
+				return (ssize_t)j;
+	}
 	for (size_t i = 0; i < it->n_reports; i++)
-		if (best < 0 || lb_severity_rank(it->reports[i]) > lb_severity_rank(it->reports[best]))
+		if (best < 0 || lb_severity_rank(it->reports[i]) >= lb_severity_rank(it->reports[best]))
 			best = (ssize_t)i;
 	return best;
 }
