@@ -98,6 +98,11 @@ static int read_root_file(const char *root, const char *rel, char *buf, size_t s
 		ssize_t n = read(fd, buf + len, size - 1 - len);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && len == 0) {
+			int r = negative_errno();
+			close(fd);
+			return r;
+		}
 		if (n <= 0)
 			break;
 		len += (size_t)n;
@@ -154,8 +159,11 @@ static void kdump_read_state(struct kdump_plugin *p, struct kdump_state *s)
 	s->crash_size = -1;
 	if (read_root_file(p->sys_root, "kernel/kexec_crash_loaded", buf, 32) > 0)
 		s->loaded = buf[0] == '1';
-	if (read_root_file(p->sys_root, "kernel/kexec_crash_size", buf, 32) > 0)
+	r = read_root_file(p->sys_root, "kernel/kexec_crash_size", buf, 32);
+	if (r > 0)
 		s->crash_size = strtoll(buf, NULL, 10);
+	else if (r == -EBUSY && p->have_state)
+		s->crash_size = p->st.crash_size; /* kexec_mutex held by a load in progress */
 	if (read_root_file(p->proc_root, "cmdline", buf, 4096) > 0) {
 		for (char *t = strtok(buf, " \n"); t; t = strtok(NULL, " \n"))
 			if (startswith(t, "crashkernel="))
@@ -243,7 +251,20 @@ static void kdump_check(struct kdump_plugin *p, const char *why)
 	struct kdump_state s;
 	char fp[sizeof(p->fingerprint)];
 
+	/* While a crash kernel is being loaded the state is in flux (and
+	 * kexec_crash_size answers EBUSY): the arming's completion re-checks. */
+	if (p->arming)
+		return;
 	kdump_read_state(p, &s);
+	if (s.loaded == 0 && s.crash_size > 0 && p->arm != ARM_OFF) {
+		/* Reserved but not loaded and we are to arm it: arm first and
+		 * report the result, not the transient "not loaded" (which every
+		 * boot would otherwise raise a second before "armed"). */
+		p->st = s;
+		kdump_maybe_arm(p, false, why);
+		if (p->arming)
+			return;
+	}
 	snprintf(fp, sizeof(fp), "kdump_state/%d/%" PRId64 "/%s/%" PRIu64 "/%s/%s", s.loaded, s.crash_size,
 		 s.crashkernel, s.iomem_bytes, s.tool, s.problems);
 	p->st = s;
@@ -252,8 +273,6 @@ static void kdump_check(struct kdump_plugin *p, const char *why)
 		p->have_state = true;
 		kdump_emit(p, why);
 	}
-	if (s.loaded == 0 && s.crash_size > 0)
-		kdump_maybe_arm(p, false, why);
 }
 
 /* ------------------------------------------------------------------ arming (worker) */
