@@ -1099,11 +1099,14 @@ int vigil_core_start(struct vigil_core *c)
 	}
 	c->started = true;
 	c->started_mono = vigil_now(&c->core_ctx, CLOCK_MONOTONIC);
-	unsigned failed = 0;
-	for (size_t i = 0; i < c->n_plugins; i++)
+	unsigned failed = 0, running = 0, disabled = 0;
+	for (size_t i = 0; i < c->n_plugins; i++) {
 		failed += c->plugins[i].state == P_FAILED;
-	log_info("vigil %s started: %zu plugins (%u failed), %zu actions, %zu rules, state in %s", PACKAGE_VERSION,
-		 c->n_plugins, failed, c->n_actions, vigil_policy_n_rules(c->policy), c->state_dir);
+		running += c->plugins[i].state == P_RUNNING;
+		disabled += c->plugins[i].state == P_DISABLED;
+	}
+	log_info("vigil %s started: %u plugins running (%u failed, %u not enabled), %zu actions, %zu rules, state in %s",
+		 PACKAGE_VERSION, running, failed, disabled, c->n_actions, vigil_policy_n_rules(c->policy), c->state_dir);
 	emit_agent_event(c, "agent_started", VIGIL_SEV_INFO, "vigil agent started");
 	sd_notify(false, "READY=1");
 	notify_status(c);

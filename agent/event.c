@@ -31,7 +31,7 @@ const char *const vigil_event_kinds[] = {
 	"sched_atomic", "oom_kill", "io_error", "io_timeout", "virtio_error", "pci_hotplug",
 	"netdev_tx_timeout", "fs_error", "mce", "kmsg_lost", "task_stuck", "virtio_removed", "virtio_added",
 	"virtio_legacy_risk", "vhost_backend_lost", "vhost_backend_restored", "blk_stall", "blk_resumed",
-	"link_down", "link_up", "link_added", "link_removed", "link_flapping", "kdump_state", "sysctl_drift",
+	"link_down", "link_up", "link_added", "link_removed", "link_flapping", "link_churn", "kdump_state", "sysctl_drift",
 	"sysctl_applied", "reboot_requested", "reboot_suppressed", "alert_dropped", "previous_boot_crash",
 	"exec_failed", "agent_started", "agent_stopping", "agent_reloaded", "agent_test", "agent_error", NULL,
 };

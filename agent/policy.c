@@ -439,7 +439,10 @@ static unsigned dedup_account(struct vigil_policy *p, struct vigil_event *ev, ui
 	char key[1200];
 	if (!p->dedup_window)
 		return 1;
-	snprintf(key, sizeof(key), "%s\x1f%s", vigil_event_kind(ev), vigil_event_dedup_key(ev));
+	/* A raise and a clear of one condition are never the same event. */
+	json_object *active = vigil_event_get(ev, "active");
+	snprintf(key, sizeof(key), "%s\x1f%s\x1f%s", vigil_event_kind(ev), vigil_event_dedup_key(ev),
+		 active ? (json_object_get_boolean(active) ? "1" : "0") : "");
 	size_t b = hash_key(key) % DEDUP_BUCKETS;
 	for (struct dedup_entry *e = p->buckets[b]; e; e = e->next)
 		if (streq(e->key, key) && now - e->first < p->dedup_window) {

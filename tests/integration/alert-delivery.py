@@ -87,7 +87,7 @@ t.ok(len(got) == 1, "1 MiB garbage 200 answer without Content-Length counts as d
 rx.control(mode="ok")
 
 # 429 with Retry-After: 2 -> the retry waits >= ~2s
-rx.control(mode="fail", status=429, retry_after=2, count=1)
+rx.control(mode="fail", status=429, retry_after=2, count=1, match="retry-after")
 d.emit(1, summary="retry-after")
 ok = L.wait_for(lambda: [r for r in rx.records() if r["status"] == 200 and r["path"] == "/native" and
                          any(e.get("summary") == "retry-after" for e in (r["body"] or []))], 15)

@@ -54,7 +54,7 @@ count() { grep -c '"kind":"previous_boot_crash"' "$1"; }
 run_daemon "$t/run1"
 check '[ "$(count "$t/run1")" = 2 ]' "first start: one previous_boot_crash per crash (2), got $(count "$t/run1")"
 check 'grep "vmcore-dmesg.txt" "$t/run1" | grep -q "\"class\":\"soft_lockup\""' "vmcore-dmesg.txt: class soft_lockup"
-check 'grep "dmesg-ramoops-0" "$t/run1" | grep -q "\"class\":\"sched_atomic\"" && grep "dmesg-ramoops-0" "$t/run1" | grep -q "\"pstore_reason\":\"Oops\""' "pstore dump: class sched_atomic, reason Oops"
+check 'grep "dmesg-ramoops-0" "$t/run1" | grep -q "\"class\":\"oops\"" && grep "dmesg-ramoops-0" "$t/run1" | grep -q "\"pstore_reason\":\"Oops\""' "pstore dump (XFS seed): class oops (the fatal report, not the survived sched_atomic), reason Oops"
 check '! grep -q console-ramoops "$t/run1"' "clean console record: no event"
 check '[ -s "$t/state/lastboot/reported" ] && [ "$(stat -c %a "$t/state/lastboot")" = 700 ]' "state recorded (0700 dir)"
 

@@ -24,7 +24,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
-state = {"mode": "ok", "status": 500, "retry_after": None, "delay": 0, "count": None}
+state = {"mode": "ok", "status": 500, "retry_after": None, "delay": 0, "count": None, "match": None}
 lock = threading.Lock()
 out = None
 
@@ -67,16 +67,22 @@ class Handler(BaseHTTPRequestHandler):
         data = self.rfile.read(n) if n else b""
         if self.path == "/_control":
             with lock:
-                state.update(json.loads(data))
+                state.update({"match": None, **json.loads(data)})
             self._reply(200, b"ok\n")
             return
         with lock:
             mode = state["mode"]
-            if state["count"] is not None:
+            # "match": the mode applies only to requests whose body contains
+            # this text (others are answered ok and do not use up "count"),
+            # so a stray request cannot take a one-shot failure meant for a test.
+            if state.get("match") and state["match"].encode() not in data:
+                mode = "ok"
+            elif state["count"] is not None:
                 state["count"] -= 1
                 if state["count"] < 0:
                     mode = state["mode"] = "ok"
                     state["count"] = None
+                    state["match"] = None
             st = dict(state)
         text = data.decode("utf-8", "replace")
         try:
