@@ -974,7 +974,7 @@ static const struct {
 } body_prefixes[] = {
 #define B(x) {x, sizeof(x) - 1}
 	B("Modules linked in"), B("Hardware name:"), B("Call Trace:"), B("Call trace:"), B("Code: "),
-	B("Stack:"), B("<TASK>"), B("</TASK>"), B("<IRQ>"), B("</IRQ>"), B("<NMI>"), B("</NMI>"), B("<EOI>"),
+	B("Stack:"), B("Stack : "), B("<TASK>"), B("</TASK>"), B("<IRQ>"), B("</IRQ>"), B("<NMI>"), B("</NMI>"), B("<EOI>"),
 	B("<SOFTIRQ>"), B("</SOFTIRQ>"), B("---[ end"), B("pstate:"), B("PC is at"), B("LR is at"),
 	B("task: "), B("task:"), B("Process "), B("Workqueue:"), B("irq event stamp:"), B("hardirqs last"),
 	B("softirqs last"), B("PGD "), B("P4D "), B("PUD "), B("PMD "), B("PTE "), B("#PF: "), B("Mem abort info:"),
@@ -1179,6 +1179,8 @@ bool kl_wait_frame(const char *sym)
 		"wait_for_completion*", "__wait_for_common", "wait_for_common*", "do_wait_for_common",
 		"rt_mutex_*", "__rt_mutex_*", "rt_spin_lock*", "rtlock_*", "synchronize_rcu*", "__synchronize_srcu",
 		"synchronize_srcu*", "__wait_rcu_gp", "wait_rcu_gp", "wait_woken", "prepare_to_wait*", "finish_wait",
+		"sync_buffer", /* ≤2.6.3x sleep_on_buffer */
+		"cv_wait*", "__cv_wait*", "cv_timedwait*", "__cv_timedwait*", /* SPL (ZFS) condition variables */
 		NULL,
 	};
 	size_t bl = strcspn(sym, ".");

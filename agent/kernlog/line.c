@@ -94,8 +94,8 @@ static const char *parse_dmesg_ts(const char *p, const char *end, int64_t *ret_t
 	for (; s < lim && is_digit(*s); s++)
 		frac = frac * 10 + (uint64_t)(*s - '0');
 	size_t nd = (size_t)(s - f);
-	if (nd == 0 || s >= end || *s != ']' || nd > 9)
-		return NULL;
+	if (s >= end || *s != ']' || nd > 9)
+		return NULL; /* nd == 0: "[  240.]" (some MIPS/3.0 consoles) */
 	for (; nd < 6; nd++)
 		frac *= 10;
 	for (; nd > 6; nd--)

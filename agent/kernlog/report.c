@@ -593,9 +593,13 @@ static int report_to_event(struct kl_scanner *s, struct kl_report *r, bool parti
 	 * scheduler/locking plumbing; all plumbing: the outermost plumbing frame */
 	if (h->kind == KL_HUNG_TASK || h->kind == KL_RCU_STALL || h->kind == KL_SCHED_ATOMIC) {
 		const struct kl_frame *last_wait = NULL, *culprit = NULL;
+		/* a trace of '?' frames only (no frame pointers, ≤3.x): use them */
+		bool any_reliable = false;
+		for (unsigned i = 0; i < r->nframes && !any_reliable; i++)
+			any_reliable = r->frames[i].reliable;
 		for (unsigned i = 0; i < r->nframes && !culprit; i++) {
 			const struct kl_frame *f = &r->frames[i];
-			if (!f->reliable || noise_frame(f->symbol))
+			if ((any_reliable && !f->reliable) || noise_frame(f->symbol))
 				continue;
 			if (kl_wait_frame(f->symbol))
 				last_wait = f;
@@ -604,7 +608,7 @@ static int report_to_event(struct kl_scanner *s, struct kl_report *r, bool parti
 		}
 		if (culprit || last_wait) {
 			wf = culprit ? culprit : last_wait;
-			if (!module && wf->module[0])
+			if (wf->module[0]) /* the module of the culprit, not of a wait primitive */
 				module = wf->module;
 		}
 	}
@@ -1026,6 +1030,11 @@ int kl_scanner_feed(struct kl_scanner *s, const struct kl_line *l)
 			bool task_line = (r->h.kind == KL_HUNG_TASK && cl && n > cl + 2 && memcmp(t, r->comm, cl) == 0 &&
 					  (t[cl] == ' ' || t[cl] == '\t')) ||
 					 r->after_task_dump;
+			/* the task line names the thread, which may differ from the
+			 * task of the header: "bptm            D ffff8817dddf80b0 …" */
+			if (!task_line && r->h.kind == KL_HUNG_TASK && r->nframes_seen == 0 && n > 8 &&
+			    memmem(t, n < 24 ? n : 24, " D ", 3))
+				task_line = true;
 			if (r->h.kind == KL_OOM_KILL || task_line || kl_is_body(t, n)) {
 				report_append(r, l);
 				if (r->end_marker)
