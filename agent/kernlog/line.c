@@ -613,8 +613,14 @@ int kl_parse_line(const char *buf, size_t len, struct kl_line *l)
 
 	/* "kernel: msg": syslog/journal excerpts quoted without stamp and host
 	 * (journalctl -o cat of several units, grep output, bug reports) */
-	if (*p == 'k' && end - p > 8 && memcmp(p, "kernel: ", 8) == 0)
-		return kl_parse_line(p + 8, (size_t)(end - p - 8), l);
+	if (*p == 'k' && end - p > 8 && memcmp(p, "kernel: ", 8) == 0) {
+		/* strip them all here: one bounded recursion below, whatever the input */
+		while (end - p > 8 && memcmp(p, "kernel: ", 8) == 0)
+			p += 8;
+		if (*p == 'k' && end - p == 8 && memcmp(p, "kernel: ", 8) == 0)
+			p += 8;
+		return kl_parse_line(p, (size_t)(end - p), l); /* cannot come back here */
+	}
 
 	if ((unsigned char)*p >= 0x80 || (*p >= 'a' && *p <= 'z') || (*p >= 'T' && *p <= 'Z')) {
 		/* syslog stamp with a month name of another locale */
