@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "kernlog/kernlog.h"
+#include "kernlog/internal.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -276,6 +277,29 @@ static void test_header_wordings(void **state)
 	}
 }
 
+/* The one list of scheduler/locking plumbing that a sleeping stack's culprit skips. */
+static void test_wait_frames(void **state)
+{
+	static const char *const wait[] = {
+		"__schedule", "schedule", "schedule_timeout", "io_schedule", "io_schedule_timeout",
+		"schedule_preempt_disabled", "__mutex_lock.constprop.0", "__mutex_lock_slowpath", "mutex_lock_killable",
+		"rwsem_down_write_slowpath", "rwsem_down_read_failed", "percpu_rwsem_wait", "__percpu_down_read",
+		"folio_wait_bit_common", "folio_wait_writeback", "wait_for_completion_io", "bit_wait_io",
+		"out_of_line_wait_on_bit_lock", "__wait_on_bit", "__lock_page", "cv_wait_common",
+	};
+	static const char *const culprit[] = {
+		"mnt_want_write", "jbd2_journal_commit_transaction", "ext4_writepages", "io_ring_exit_work",
+		"rcu_gp_kthread", "kthread", "schedulex_not_a_prefix_match", "do_last", "down_to_earth",
+	};
+	for (size_t i = 0; i < ELEMENTSOF(wait); i++)
+		if (!kl_wait_frame(wait[i]))
+			fail_msg("%s should be wait plumbing", wait[i]);
+	for (size_t i = 0; i < ELEMENTSOF(culprit); i++)
+		if (kl_wait_frame(culprit[i]))
+			fail_msg("%s is a culprit, not plumbing", culprit[i]);
+	(void)state;
+}
+
 static void test_benign(void **state)
 {
 	/* lines of the same subsystems that are not failures */
@@ -514,6 +538,7 @@ int main(void)
 		cmocka_unit_test(test_chunked),
 		cmocka_unit_test(test_fuzz_regressions),
 		cmocka_unit_test(test_signature_errors),
+		cmocka_unit_test(test_wait_frames),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
