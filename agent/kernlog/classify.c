@@ -912,6 +912,17 @@ again:
 	case '-':
 		if (PFX(t, n, "------------[ cut here ]------------"))
 			return set(h, KL_CUT_HERE, KL_ROLE_START, NULL);
+		if (PFX(t, n, "---[ end Kernel panic - not syncing")) {
+			const char *r = t + 35, *e = end;
+			if (r < e && *r == ':')
+				r++;
+			while (r < e && *r == ' ')
+				r++;
+			while (e > r && (e[-1] == ' ' || e[-1] == '-' || e[-1] == ']'))
+				e--;
+			copy_text(h->detail, sizeof(h->detail), r, (size_t)(e - r));
+			return set(h, KL_PANIC, KL_ROLE_PANIC_END, NULL);
+		}
 		return KL_NONE;
 	case ' ':
 	case '\t':

@@ -43,6 +43,7 @@ enum kl_role {
 	KL_ROLE_OOM_END,     /* "Killed process": completes an oom report */
 	KL_ROLE_SINGLE,      /* a one-line event (io_error, fs_error, …) */
 	KL_ROLE_MCE_BODY,    /* "[Hardware Error]: CPU 0: …": details of the MCE being logged */
+	KL_ROLE_PANIC_END,   /* "---[ end Kernel panic - not syncing: … ]---": body of an open report, else a panic whose header was lost */
 };
 
 #define KL_TEXT_MAX 256

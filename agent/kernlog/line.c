@@ -565,6 +565,8 @@ int kl_parse_line(const char *buf, size_t len, struct kl_line *l)
 			return 0;
 		}
 		q = parse_caller_brackets(p, end, l);
+		if (q == p && find_embedded_dmesg(p + 1, end, l))
+			return 0; /* "[guest0/uart0] [    1.8] msg": a hypervisor's console prefix */
 		l->text = q;
 		l->len = (size_t)(end - q);
 		return 0;

@@ -65,6 +65,7 @@ struct kl_scanner {
 	json_object *last_known_issue;
 	int64_t last_ts;
 	bool have_last;
+	char last_panic[KL_TEXT_MAX]; /* reason of the last panic event, for its lone end marker */
 	/* feed_chunk tail */
 	char *pending;
 	size_t pending_len;
@@ -511,6 +512,8 @@ static bool report_partial(const struct kl_report *r, bool by_header)
 		return r->nlines > 1 && !(r->end_marker || r->task_end);
 	case KL_OOM_KILL:
 		return !r->oom_done;
+	case KL_PANIC:
+		return r->h.role == KL_ROLE_PANIC_END; /* only the end marker survived */
 	default:
 		return false;
 	}
@@ -846,6 +849,8 @@ static int report_to_event(struct kl_scanner *s, struct kl_report *r, bool parti
 	s->last_known_issue = ki ? json_object_get(ki) : NULL;
 	s->last_ts = r->last_ts;
 	s->have_last = h->kind != KL_PANIC;
+	if (h->kind == KL_PANIC)
+		snprintf(s->last_panic, sizeof(s->last_panic), "%s", h->detail);
 
 	*ret = ev;
 	return 0;
@@ -1018,6 +1023,7 @@ int kl_scanner_feed(struct kl_scanner *s, const struct kl_line *l)
 			if ((k = report_close(s, &s->slots[i], true)) < 0)
 				return k;
 		s->have_last = false;
+		s->last_panic[0] = 0;
 		return s->emitted;
 	}
 
@@ -1132,6 +1138,11 @@ int kl_scanner_feed(struct kl_scanner *s, const struct kl_line *l)
 			break;
 		case KL_ROLE_SINGLE:
 			break;
+		case KL_ROLE_PANIC_END:
+			/* the end marker of the open report (a panic's, or the oops it ended) */
+			report_append(r, l);
+			k = report_close(s, r, false);
+			return k < 0 ? k : s->emitted;
 		}
 		if (append) {
 			report_append(r, l);
@@ -1142,7 +1153,9 @@ int kl_scanner_feed(struct kl_scanner *s, const struct kl_line *l)
 			return k;
 	}
 
-	if (h.role == KL_ROLE_SINGLE || h.role == KL_ROLE_OOM_END)
+	if (h.role == KL_ROLE_PANIC_END && s->last_panic[0] && strcmp(s->last_panic, h.detail) == 0)
+		return s->emitted; /* the end of the panic just reported (a wrapped line closed it early) */
+	if (h.role == KL_ROLE_SINGLE || h.role == KL_ROLE_OOM_END || h.role == KL_ROLE_PANIC_END)
 		k = single_event(s, l, &h);
 	else
 		k = open_report(s, l, &h);
