@@ -30,12 +30,14 @@ cat "$here"/tests/fixtures/kmsg/*.log "$here"/tests/fixtures/kmsg/*.txt | head -
 	printf '4,%d,%d,-;%s\n SUBSYSTEM=virtio\n DEVICE=+virtio:virtio0\n' "$i" "$((i * 1000))" "$l" > "$out/corpus-record/r$i"
 done
 per=$((secs / 3)); [ "$per" -ge 1 ] || per=1
-rc=0
+rc=0 pass=0 fail=0
 for t in record line scan; do
 	echo "fuzz-$t: ${per}s"
 	KL_FUZZ_SIGDIR="$here/conf/signatures" "$out/fuzz-$t" -max_total_time="$per" -max_len=65536 -timeout=10 \
 		-rss_limit_mb=1024 -artifact_prefix="$out/crash-$t-" -print_final_stats=1 "$out/corpus-$t" \
-		>"$out/fuzz-$t.log" 2>&1 || { echo "fuzz-$t FAILED (see $out/fuzz-$t.log)"; tail -40 "$out/fuzz-$t.log"; rc=1; }
+		>"$out/fuzz-$t.log" 2>&1 && pass=$((pass + 1)) ||
+		{ echo "fuzz-$t FAILED (see $out/fuzz-$t.log)"; tail -40 "$out/fuzz-$t.log"; rc=1; fail=$((fail + 1)); }
 	grep -E "stat::number_of_executed_units|stat::peak_rss" "$out/fuzz-$t.log" | sed "s/^/  /" || true
 done
+echo "$pass passed, $fail failed"
 exit $rc

@@ -102,8 +102,8 @@ test)
 	fi
 
 	if [ -x fuzz/run.sh ]; then
-		log "fuzzers (${VIGIL_FUZZ_SECONDS:-60}s each)"
-		fuzz/run.sh "${VIGIL_FUZZ_SECONDS:-60}" >_build/fuzz.out 2>&1
+		log "fuzzers (${VIGIL_FUZZ_SECONDS:-180}s in all, split over the targets)"
+		fuzz/run.sh "${VIGIL_FUZZ_SECONDS:-180}" >_build/fuzz.out 2>&1
 		rc=$?
 		tail -5 _build/fuzz.out >&2
 		count_line _build/fuzz.out $rc

@@ -39,13 +39,18 @@ match = sysctl_drift
 actions = reboot-t
 EOC
 }
-# run NAME WAIT_REGEX: start, cause a drift, wait for REGEX in the steps or stderr
+# run NAME WAIT_REGEX [OUT_REGEX]: start, cause a drift, wait for REGEX in
+# the steps or stderr (and OUT_REGEX in the event output, when given)
 run() {
 	rm -f $LOG
 	start $1 $T/$1.conf
 	echo 7 >$P/sys/kernel/hung_task_warnings
 	i=0
 	while [ $i -lt 100 ] && ! grep -qE -- "$2" "$T/$1.err" "$LOG" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+	if [ -n "${3:-}" ]; then
+		i=0
+		while [ $i -lt 100 ] && ! grep -qE -- "$3" "$T/$1.out" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+	fi
 	sleep 0.3
 	stop
 }
@@ -92,7 +97,7 @@ check "dry_run: nothing done" [ ! -s $LOG ]
 rm -rf $T/state
 conf guard "max_reboots = 2" "mode = forced"
 run guard "reboot RB_AUTOBOOT"; run guard "reboot RB_AUTOBOOT"
-run guard "refused by the loop guard"
+run guard "refused by the loop guard" '"kind":"reboot_suppressed"'
 check "third reboot in the window refused (ledger read back across restarts)" [ ! -s $LOG ]
 if events reboot_suppressed $T/guard.out | grep -q '"verdict":"max_reboots".*"reboots_in_window":2'; then ok "reboot_suppressed event with verdict max_reboots"; else nok "reboot_suppressed event" "$(cat $T/guard.out)"; fi
 
