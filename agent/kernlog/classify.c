@@ -815,8 +815,9 @@ again:
 			const char *s = t + 24;
 			if (s < end && *s == ',') { /* "…, probably for non-canonical address 0x…: 0000 [#1]" */
 				const char *c = memchr(s, ':', (size_t)(end - s));
-				copy_text(h->detail, sizeof(h->detail), s + 2 < end ? s + 2 : s,
-					  c ? (size_t)(c - s - 2) : 0);
+				const char *d = end - s > 2 ? s + 2 : end; /* after ", " */
+				if (c && c > d)
+					copy_text(h->detail, sizeof(h->detail), d, (size_t)(c - d));
 			}
 			return set(h, KL_GPF, KL_ROLE_START, "general_protection");
 		}

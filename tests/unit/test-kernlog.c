@@ -476,7 +476,8 @@ static void test_fuzz_regressions(void **state)
 {
 	static const char *const inputs[] = {"BUG: ", "4,3,000,-;Oops:", "Oops:", "INFO: ", "watchdog: ", "rcu: INFO: ",
 					     "kernel BUG at ", "NETDEV WATCHDOG: ", "Nov 22 13:45:00 h kernel:", "<36>",
-					     "<4>1 ", "[ 1.0] ", "0,1,2,-;"};
+					     "<4>1 ", "[ 1.0] ", "0,1,2,-;", "general protection fault,: 08",
+					     "general protection fault,", "general protection fault, x:"};
 	for (size_t i = 0; i < ELEMENTSOF(inputs); i++) {
 		size_t n = strlen(inputs[i]);
 		char *b = malloc(n);
