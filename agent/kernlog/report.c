@@ -957,7 +957,10 @@ static void merge_header(struct kl_report *r, const struct kl_header *h, bool ta
 		memcpy(r->comm, h->comm, sizeof(r->comm));
 }
 
-static int single_event(struct kl_scanner *s, const struct kl_line *l, const struct kl_header *h)
+/* Open a report for h — closing the oldest open one when every slot is
+ * taken — and append its first line. */
+static int open_report_slot(struct kl_scanner *s, const struct kl_line *l, const struct kl_header *h,
+			    struct kl_report **ret)
 {
 	struct kl_report *r = slot_open(s, l, h);
 	if (!r) {
@@ -969,6 +972,17 @@ static int single_event(struct kl_scanner *s, const struct kl_line *l, const str
 			return -ENOSPC;
 	}
 	report_append(r, l);
+	*ret = r;
+	return 0;
+}
+
+/* A report of one line: opened and closed at once. */
+static int single_event(struct kl_scanner *s, const struct kl_line *l, const struct kl_header *h)
+{
+	struct kl_report *r;
+	int k = open_report_slot(s, l, h, &r);
+	if (k < 0)
+		return k;
 	if (h->kind == KL_OOM_KILL)
 		r->oom_done = true;
 	return report_close(s, r, false);
@@ -976,17 +990,8 @@ static int single_event(struct kl_scanner *s, const struct kl_line *l, const str
 
 static int open_report(struct kl_scanner *s, const struct kl_line *l, const struct kl_header *h)
 {
-	struct kl_report *r = slot_open(s, l, h);
-	if (!r) {
-		int k = report_close(s, oldest(s), true);
-		if (k < 0)
-			return k;
-		r = slot_open(s, l, h);
-		if (!r)
-			return -ENOSPC;
-	}
-	report_append(r, l);
-	return 0;
+	struct kl_report *r;
+	return open_report_slot(s, l, h, &r);
 }
 
 static bool is_oopsish(enum kl_kind k) { return k == KL_OOPS || k == KL_GPF || k == KL_BUG; }
