@@ -57,43 +57,8 @@ mount "$LOOP" "$MNT" 2>/dev/null || skip_all "cannot mount the loop device"
 
 echo "1..$N"
 
-count() { # file python-expr over e
-	python3 - "$1" "$2" <<'EOF'
-import json, sys
-n = 0
-for line in open(sys.argv[1]):
-    line = line.strip()
-    if line.startswith("{"):
-        e = json.loads(line)
-        if eval(sys.argv[2]):
-            n += 1
-print(n)
-EOF
-}
-wait_for() { # file secs expr: one python process polls (startup is slow on a busy machine)
-	python3 - "$1" "$2" "$3" <<'EOF'
-import json, sys, time
-deadline = time.monotonic() + float(sys.argv[2])
-while True:
-    for line in open(sys.argv[1]):
-        line = line.strip()
-        if line.startswith("{"):
-            e = json.loads(line)
-            L = e.get("link") or {}
-            if eval(sys.argv[3]):
-                sys.exit(0)
-    if time.monotonic() > deadline:
-        sys.exit(1)
-    time.sleep(0.1)
-EOF
-}
-status() { # ctl python-expr over s (dstate's status)
-	"$B/vigilctl" -s "$1" status --json | python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-s = [p for p in d["plugins"] if p["name"] == "dstate"][0]["status"]
-print(eval(sys.argv[1]))' "$2"
-}
+. "$(dirname "$0")/events.sh"
+status() { plugin_status "$1" dstate "$2"; }
 
 start_daemon() { # name threads
 	mkdir -p "$T/$1"

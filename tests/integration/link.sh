@@ -52,47 +52,9 @@ ip -n "$PEER" addr add 10.203.0.2/30 dev vt1
 ip -n "$NS" link set vt0 up
 ip -n "$PEER" link set vt1 up
 
-# count JSON events in FILE for which the python expression EXPR (over e) holds
-count() {
-	python3 - "$1" "$2" <<'EOF'
-import json, sys
-n = 0
-for line in open(sys.argv[1]):
-    line = line.strip()
-    if not line.startswith("{"):
-        continue
-    e = json.loads(line)
-    L = e.get("link") or {}
-    if eval(sys.argv[2]):
-        n += 1
-print(n)
-EOF
-}
-# wait up to SECS for at least one event matching EXPR
-wait_for() { # file secs expr: one python process polls (startup is slow on a busy machine)
-	python3 - "$1" "$2" "$3" <<'EOF'
-import json, sys, time
-deadline = time.monotonic() + float(sys.argv[2])
-while True:
-    for line in open(sys.argv[1]):
-        line = line.strip()
-        if line.startswith("{"):
-            e = json.loads(line)
-            L = e.get("link") or {}
-            if eval(sys.argv[3]):
-                sys.exit(0)
-    if time.monotonic() > deadline:
-        sys.exit(1)
-    time.sleep(0.1)
-EOF
-}
-status() { # ctl python-expression over s (the link plugin's status)
-	"$B/vigilctl" -s "$1" status --json | python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-s = [p for p in d["plugins"] if p["name"] == "link"][0]["status"]
-print(eval(sys.argv[1]))' "$2"
-}
+# count, wait_for, plugin_status: see events.sh
+. "$(dirname "$0")/events.sh"
+status() { plugin_status "$1" link "$2"; }
 
 start_daemon() { # name extra-config
 	mkdir -p "$T/$1"
