@@ -18,31 +18,7 @@
 #define FIX VIGIL_SOURCE_DIR "/tests/fixtures/sysfs/qemu-pc-mixed.tar.xz"
 #define SEC 1000000ULL
 
-struct sink {
-	struct vigil_event *ev[64];
-	size_t n;
-};
-
-static int sink_emit(void *userdata, struct vigil_event *ev)
-{
-	struct sink *s = userdata;
-	assert_true(s->n < ELEMENTSOF(s->ev));
-	s->ev[s->n++] = ev;
-	return 0;
-}
-
-static void sink_clear(struct sink *s)
-{
-	for (size_t i = 0; i < s->n; i++)
-		vigil_event_unref(s->ev[i]);
-	s->n = 0;
-}
-
-static const char *ev_str(struct vigil_event *ev, const char *path)
-{
-	json_object *o = vigil_event_lookup(ev, path);
-	return o && json_object_is_type(o, json_type_string) ? json_object_get_string(o) : NULL;
-}
+#include "event-sink.h"
 
 struct tree {
 	char dir[64];

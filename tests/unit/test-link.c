@@ -19,25 +19,8 @@
 #define SEC  USEC_PER_SEC
 #define MSEC USEC_PER_MSEC
 
-static struct vigil_event *captured[128];
-static size_t n_captured;
-
-int __wrap_vigil_emit(struct vigil_ctx *ctx, struct vigil_event *ev);
-int __wrap_vigil_emit(struct vigil_ctx *ctx, struct vigil_event *ev)
-{
-	if (n_captured < ELEMENTSOF(captured))
-		captured[n_captured++] = ev;
-	else
-		vigil_event_unref(ev);
-	return 0;
-}
-
-static void captured_reset(void)
-{
-	for (size_t i = 0; i < n_captured; i++)
-		vigil_event_unref(captured[i]);
-	n_captured = 0;
-}
+#define VIGIL_TEST_WRAP_EMIT
+#include "event-sink.h"
 
 static size_t count_kind(const char *kind)
 {

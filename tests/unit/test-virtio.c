@@ -44,31 +44,7 @@ static void trees_cleanup(void)
 	}
 }
 
-struct sink {
-	struct vigil_event *ev[64];
-	size_t n;
-};
-
-static int sink_emit(void *userdata, struct vigil_event *ev)
-{
-	struct sink *s = userdata;
-	assert_true(s->n < ELEMENTSOF(s->ev));
-	s->ev[s->n++] = ev;
-	return 0;
-}
-
-static void sink_clear(struct sink *s)
-{
-	for (size_t i = 0; i < s->n; i++)
-		vigil_event_unref(s->ev[i]);
-	s->n = 0;
-}
-
-static const char *ev_str(struct vigil_event *ev, const char *path)
-{
-	json_object *o = vigil_event_lookup(ev, path);
-	return o && json_object_is_type(o, json_type_string) ? json_object_get_string(o) : NULL;
-}
+#include "event-sink.h"
 
 static int ev_bool(struct vigil_event *ev, const char *path)
 {
