@@ -87,13 +87,14 @@ static bool contains_any(const char *t, size_t n, const char *const *w)
 }
 #define ANY(t, n, ...) contains_any((t), (n), (const char *const[]){__VA_ARGS__, NULL})
 
-static void copy_text(char *dst, size_t size, const char *s, size_t n)
+/* Bounded copy of n bytes of s, NUL-terminated, trailing blanks trimmed
+ * (shared with report.c through internal.h). */
+void kl_copy_text(char *dst, size_t size, const char *s, size_t n)
 {
 	if (n >= size)
 		n = size - 1;
 	memcpy(dst, s, n);
 	dst[n] = 0;
-	/* trim trailing blanks */
 	while (n > 0 && (dst[n - 1] == ' ' || dst[n - 1] == '\t'))
 		dst[--n] = 0;
 }
@@ -123,7 +124,7 @@ static void comm_pid(const char *s, const char *end, struct kl_header *h)
 	if (!num(c, end, &pid))
 		return;
 	h->pid = pid;
-	copy_text(h->comm, sizeof(h->comm), s, (size_t)(c - 1 - s));
+	kl_copy_text(h->comm, sizeof(h->comm), s, (size_t)(c - 1 - s));
 }
 
 static enum kl_kind set(struct kl_header *h, enum kl_kind k, enum kl_role r, const char *cause)
@@ -188,7 +189,7 @@ static enum kl_kind x86_fault(const char *t, size_t n, struct kl_header *h, size
 			a += 9;
 		else if (end - a > 13 && memcmp(a, "for address: ", 13) == 0)
 			a += 13;
-		copy_text(h->detail, sizeof(h->detail), a, (size_t)(end - a));
+		kl_copy_text(h->detail, sizeof(h->detail), a, (size_t)(end - a));
 	}
 	return set(h, KL_OOPS, KL_ROLE_START, cause);
 }
@@ -221,7 +222,7 @@ static enum kl_kind bug_colon(const char *t, size_t n, struct kl_header *h)
 				int64_t pid;
 				if (slash1 && num(slash1 + 1, slash2, &pid) == slash2) {
 					h->pid = pid;
-					copy_text(h->comm, sizeof(h->comm), s, (size_t)(slash1 - s));
+					kl_copy_text(h->comm, sizeof(h->comm), s, (size_t)(slash1 - s));
 				}
 			}
 			return set(h, KL_SCHED_ATOMIC, KL_ROLE_START, NULL);
@@ -240,7 +241,7 @@ static enum kl_kind bug_colon(const char *t, size_t n, struct kl_header *h)
 	if (n > 0) {
 		/* every other "BUG: <what>" report (lib/bug.c users, debug checks:
 		 * KASAN, Bad page state, sleeping function called…, workqueue lockup) */
-		copy_text(h->detail, sizeof(h->detail), t, n);
+		kl_copy_text(h->detail, sizeof(h->detail), t, n);
 		return set(h, KL_BUG, KL_ROLE_START, NULL);
 	}
 	return KL_NONE;
@@ -291,7 +292,7 @@ static enum kl_kind info_colon(const char *t, size_t n, struct kl_header *h)
 				h->cpu = (int)v;
 		}
 		const char *sp = memchr(t, ' ', n);
-		copy_text(h->detail, sizeof(h->detail), t, sp ? (size_t)(sp - t) : n); /* flavour */
+		kl_copy_text(h->detail, sizeof(h->detail), t, sp ? (size_t)(sp - t) : n); /* flavour */
 		return set(h, KL_RCU_STALL, KL_ROLE_START, FIND(t, n, "self-detected") ? "self_detected" : "detected");
 	}
 	return KL_NONE;
@@ -311,18 +312,18 @@ static enum kl_kind warning_colon(const char *t, size_t n, struct kl_header *h)
 			h->pid = v;
 		const char *at = FIND(s, (size_t)(end - s), " at ");
 		if (at) {
-			copy_text(h->location, sizeof(h->location), at + 4, (size_t)(end - at - 4));
+			kl_copy_text(h->location, sizeof(h->location), at + 4, (size_t)(end - at - 4));
 			const char *sp = memchr(at + 4, ' ', (size_t)(end - at - 4));
 			if (sp)
 				h->have_ip = kl_parse_symbol(sp + 1, (size_t)(end - sp - 1), &h->ip);
 		}
 	} else if (PFX(t, n, "at ")) {
-		copy_text(h->location, sizeof(h->location), t + 3, n - 3);
+		kl_copy_text(h->location, sizeof(h->location), t + 3, n - 3);
 		const char *sp = memchr(t + 3, ' ', n - 3);
 		if (sp)
 			h->have_ip = kl_parse_symbol(sp + 1, (size_t)(end - sp - 1), &h->ip);
 	} else {
-		copy_text(h->detail, sizeof(h->detail), t, n);
+		kl_copy_text(h->detail, sizeof(h->detail), t, n);
 		const char *c = FIND(t, n, "CPU#");
 		if (c && num(c + 4, end, &v))
 			h->cpu = (int)v;
@@ -341,7 +342,7 @@ static enum kl_kind panic_line(const char *t, size_t n, struct kl_header *h)
 		r++;
 	while (r < end && *r == ' ')
 		r++;
-	copy_text(h->detail, sizeof(h->detail), r, (size_t)(end - r));
+	kl_copy_text(h->detail, sizeof(h->detail), r, (size_t)(end - r));
 	return set(h, KL_PANIC, KL_ROLE_START, NULL);
 }
 
@@ -375,7 +376,7 @@ static enum kl_kind oom_killed(const char *t, size_t n, struct kl_header *h, con
 		if (tv)
 			e = tv;
 		if (e)
-			copy_text(h->comm, sizeof(h->comm), c, (size_t)(e - c));
+			kl_copy_text(h->comm, sizeof(h->comm), c, (size_t)(e - c));
 	}
 	return set(h, KL_OOM_KILL, role, cause);
 }
@@ -420,12 +421,12 @@ static enum kl_kind blk_error(const char *t, size_t n, struct kl_header *h)
 	const char *s = d + 12, *e = s;
 	while (e < end && *e != ',' && *e != ' ')
 		e++;
-	copy_text(h->device, sizeof(h->device), s, (size_t)(e - s));
+	kl_copy_text(h->device, sizeof(h->device), s, (size_t)(e - s));
 	const char *sec = FIND(e, (size_t)(end - e), "sector ");
 	int64_t v;
 	if (sec && num(sec + 7, end, &v))
 		h->pos = v;
-	copy_text(h->detail, sizeof(h->detail), t, n);
+	kl_copy_text(h->detail, sizeof(h->detail), t, n);
 	if (removable_media(h->device)) {
 		h->severity = VIGIL_SEV_INFO;
 		return set(h, KL_IO_ERROR, KL_ROLE_SINGLE, "removable_media");
@@ -446,12 +447,12 @@ static enum kl_kind buffer_error(const char *t, size_t n, struct kl_header *h)
 	const char *e = s;
 	while (e < end && *e != ',' && *e != ' ')
 		e++;
-	copy_text(h->device, sizeof(h->device), s, (size_t)(e - s));
+	kl_copy_text(h->device, sizeof(h->device), s, (size_t)(e - s));
 	const char *b = FIND(e, (size_t)(end - e), "logical block ");
 	int64_t v;
 	if (b && num(b + 14, end, &v))
 		h->pos = v;
-	copy_text(h->detail, sizeof(h->detail), t, n);
+	kl_copy_text(h->detail, sizeof(h->detail), t, n);
 	if (removable_media(h->device)) {
 		h->severity = VIGIL_SEV_INFO;
 		return set(h, KL_IO_ERROR, KL_ROLE_SINGLE, "removable_media");
@@ -470,13 +471,13 @@ static void fs_device(const char *t, size_t n, struct kl_header *h)
 		s += 7;
 	const char *rp = memchr(s, ')', (size_t)(end - s));
 	if (rp)
-		copy_text(h->device, sizeof(h->device), s, (size_t)(rp - s));
+		kl_copy_text(h->device, sizeof(h->device), s, (size_t)(rp - s));
 }
 
 static enum kl_kind fs_error(const char *t, size_t n, struct kl_header *h, const char *cause, int sev)
 {
 	fs_device(t, n, h);
-	copy_text(h->detail, sizeof(h->detail), t, n);
+	kl_copy_text(h->detail, sizeof(h->detail), t, n);
 	h->severity = sev;
 	return set(h, KL_FS_ERROR, KL_ROLE_SINGLE, cause);
 }
@@ -491,7 +492,7 @@ static inline __attribute__((always_inline)) enum kl_kind device_message(const c
 
 	/* "%s invoked oom-killer: gfp_mask=…" opens an OOM report */
 	if (pl > 19 && memcmp(t + pl - 19, " invoked oom-killer", 19) == 0) {
-		copy_text(h->comm, sizeof(h->comm), t, pl - 19);
+		kl_copy_text(h->comm, sizeof(h->comm), t, pl - 19);
 		return set(h, KL_OOM_KILL, KL_ROLE_START, NULL);
 	}
 	switch (m[0]) {
@@ -505,8 +506,8 @@ static inline __attribute__((always_inline)) enum kl_kind device_message(const c
 			const char *sp = t + pl;
 			while (sp > t && sp[-1] != ' ')
 				sp--;
-			copy_text(h->device, sizeof(h->device), sp, (size_t)(t + pl - sp));
-			copy_text(h->detail, sizeof(h->detail), m + 17, mn - 17);
+			kl_copy_text(h->device, sizeof(h->device), sp, (size_t)(t + pl - sp));
+			kl_copy_text(h->detail, sizeof(h->detail), m + 17, mn - 17);
 			return set(h, KL_NETDEV_TX_TIMEOUT, KL_ROLE_SINGLE, NULL);
 		}
 		break;
@@ -515,8 +516,8 @@ static inline __attribute__((always_inline)) enum kl_kind device_message(const c
 			const char *sp = t + pl;
 			while (sp > t && sp[-1] != ' ')
 				sp--;
-			copy_text(h->device, sizeof(h->device), sp, (size_t)(t + pl - sp));
-			copy_text(h->detail, sizeof(h->detail), m, mn);
+			kl_copy_text(h->device, sizeof(h->device), sp, (size_t)(t + pl - sp));
+			kl_copy_text(h->detail, sizeof(h->detail), m, mn);
 			return set(h, KL_NETDEV_TX_TIMEOUT, KL_ROLE_SINGLE, NULL);
 		}
 		break;
@@ -525,9 +526,9 @@ static inline __attribute__((always_inline)) enum kl_kind device_message(const c
 			return blk_error(m, mn, h) ? h->kind : KL_NONE;
 		/* nvme: "I/O %d QID %d timeout, aborting", 6.x "I/O tag %d (%04x) opcode … QID %d timeout, …" */
 		if (PFX(m, mn, "I/O ") && FIND(m, mn, " timeout")) {
-			copy_text(h->device, sizeof(h->device), t + (PFX(t, n, "nvme ") ? 5 : 0),
+			kl_copy_text(h->device, sizeof(h->device), t + (PFX(t, n, "nvme ") ? 5 : 0),
 				  pl - (PFX(t, n, "nvme ") ? 5 : 0));
-			copy_text(h->detail, sizeof(h->detail), m, mn);
+			kl_copy_text(h->detail, sizeof(h->detail), m, mn);
 			return set(h, KL_IO_TIMEOUT, KL_ROLE_SINGLE, "nvme_timeout");
 		}
 		break;
@@ -550,8 +551,8 @@ static inline __attribute__((always_inline)) enum kl_kind device_message(const c
 				break;
 			const char *rp = memchr(sl, ')', (size_t)(end - sl));
 			if (rp)
-				copy_text(h->device, sizeof(h->device), sl + 5, (size_t)(rp - sl - 5));
-			copy_text(h->detail, sizeof(h->detail), m, mn);
+				kl_copy_text(h->device, sizeof(h->device), sl + 5, (size_t)(rp - sl - 5));
+			kl_copy_text(h->detail, sizeof(h->detail), m, mn);
 			h->severity = VIGIL_SEV_INFO;
 			return set(h, KL_PCI_HOTPLUG, KL_ROLE_SINGLE,
 				   FIND(m, mn, "not present") ? "card_not_present"
@@ -562,8 +563,8 @@ static inline __attribute__((always_inline)) enum kl_kind device_message(const c
 		break;
 	case 'c':
 		if (PFX(t, n, "nvme ") && PFX(m, mn, "controller is down; will reset")) {
-			copy_text(h->device, sizeof(h->device), t + 5, pl - 5);
-			copy_text(h->detail, sizeof(h->detail), m, mn);
+			kl_copy_text(h->device, sizeof(h->device), t + 5, pl - 5);
+			kl_copy_text(h->detail, sizeof(h->detail), m, mn);
 			return set(h, KL_IO_TIMEOUT, KL_ROLE_SINGLE, "controller_reset");
 		}
 		break;
@@ -579,10 +580,10 @@ static inline __attribute__((always_inline)) enum kl_kind device_message(const c
 			"used len", "Bad ring", "queue failure")) {
 			const char *sp = memchr(t, ' ', pl);
 			if (sp && sp < t + pl)
-				copy_text(h->device, sizeof(h->device), sp + 1, (size_t)(t + pl - sp - 1));
+				kl_copy_text(h->device, sizeof(h->device), sp + 1, (size_t)(t + pl - sp - 1));
 			else
-				copy_text(h->device, sizeof(h->device), t, pl);
-			copy_text(h->detail, sizeof(h->detail), m, mn);
+				kl_copy_text(h->device, sizeof(h->device), t, pl);
+			kl_copy_text(h->detail, sizeof(h->detail), m, mn);
 			return set(h, KL_VIRTIO_ERROR, KL_ROLE_SINGLE, FIND(m, mn, "is not a head!") ? "bad_ring" : "device_error");
 		}
 		return KL_NONE;
@@ -593,18 +594,18 @@ static inline __attribute__((always_inline)) enum kl_kind device_message(const c
 			const char *lb = memchr(m, '[', mn);
 			const char *rb = lb ? memchr(lb, ']', (size_t)(end - lb)) : NULL;
 			if (lb && rb)
-				copy_text(h->device, sizeof(h->device), lb + 1, (size_t)(rb - lb - 1));
+				kl_copy_text(h->device, sizeof(h->device), lb + 1, (size_t)(rb - lb - 1));
 			else
-				copy_text(h->device, sizeof(h->device), t, pl);
-			copy_text(h->detail, sizeof(h->detail), m, mn);
+				kl_copy_text(h->device, sizeof(h->device), t, pl);
+			kl_copy_text(h->detail, sizeof(h->detail), m, mn);
 			return set(h, KL_IO_TIMEOUT, KL_ROLE_SINGLE, "scsi_timeout");
 		}
 		return KL_NONE;
 	}
 	/* libata: "ata1.00: exception Emask 0x0 SAct 0x0 SErr 0x0 action 0x6 frozen" */
 	if (PFX(t, n, "ata") && PFX(m, mn, "exception Emask")) {
-		copy_text(h->device, sizeof(h->device), t, pl);
-		copy_text(h->detail, sizeof(h->detail), m, mn);
+		kl_copy_text(h->device, sizeof(h->device), t, pl);
+		kl_copy_text(h->detail, sizeof(h->detail), m, mn);
 		return set(h, KL_IO_TIMEOUT, KL_ROLE_SINGLE, FIND(m, mn, "frozen") ? "ata_frozen" : "ata_exception");
 	}
 	return KL_NONE;
@@ -615,7 +616,7 @@ static inline __attribute__((always_inline)) enum kl_kind device_message(const c
 static enum kl_kind mce(const char *t, size_t n, struct kl_header *h)
 {
 	const char *end = t + n;
-	copy_text(h->detail, sizeof(h->detail), t, n);
+	kl_copy_text(h->detail, sizeof(h->detail), t, n);
 	/* the text after "[Hardware Error]: " */
 	const char *m = FIND(t, n < 24 ? n : 24, "[Hardware Error]: ");
 	m = m ? m + 18 : t;
@@ -728,8 +729,8 @@ again:
 			const char *s = t + 17, *e = s;
 			while (e < end && *e != ' ')
 				e++;
-			copy_text(h->device, sizeof(h->device), s, (size_t)(e - s));
-			copy_text(h->detail, sizeof(h->detail), s, (size_t)(end - s));
+			kl_copy_text(h->device, sizeof(h->device), s, (size_t)(e - s));
+			kl_copy_text(h->detail, sizeof(h->detail), s, (size_t)(end - s));
 			return set(h, KL_NETDEV_TX_TIMEOUT, KL_ROLE_REFINE, NULL);
 		}
 		break;
@@ -778,7 +779,7 @@ again:
 		if (PFX(t, n, "Killed process "))
 			return oom_killed(t + 15, n - 15, h, NULL, KL_ROLE_OOM_END);
 		if (PFX(t, n, "Kernel BUG at ")) {
-			copy_text(h->location, sizeof(h->location), t + 14, n - 14);
+			kl_copy_text(h->location, sizeof(h->location), t + 14, n - 14);
 			return set(h, KL_BUG, KL_ROLE_START, "bug");
 		}
 		break;
@@ -788,7 +789,7 @@ again:
 			size_t ln = (size_t)(end - s);
 			if (ln && s[ln - 1] == '!')
 				ln--;
-			copy_text(h->location, sizeof(h->location), s, ln);
+			kl_copy_text(h->location, sizeof(h->location), s, ln);
 			return set(h, KL_BUG, KL_ROLE_START, "bug");
 		}
 		if (PFX(t, n, "kernel tried to execute NX-protected page"))
@@ -806,7 +807,7 @@ again:
 										  : "page_fault";
 			const char *va = FIND(s, sn, "virtual address ");
 			if (va)
-				copy_text(h->detail, sizeof(h->detail), va + 16, (size_t)(end - va - 16));
+				kl_copy_text(h->detail, sizeof(h->detail), va + 16, (size_t)(end - va - 16));
 			return set(h, KL_OOPS, KL_ROLE_START, cause);
 		}
 		break;
@@ -817,7 +818,7 @@ again:
 				const char *c = memchr(s, ':', (size_t)(end - s));
 				const char *d = end - s > 2 ? s + 2 : end; /* after ", " */
 				if (c && c > d)
-					copy_text(h->detail, sizeof(h->detail), d, (size_t)(c - d));
+					kl_copy_text(h->detail, sizeof(h->detail), d, (size_t)(c - d));
 			}
 			return set(h, KL_GPF, KL_ROLE_START, "general_protection");
 		}
@@ -872,7 +873,7 @@ again:
 			while (dl > 0 && (t[27 + dl - 1] == '.' || t[27 + dl - 1] == ' '))
 				dl--;
 			fs_error(t, n, h, "journal_abort", VIGIL_SEV_CRITICAL);
-			copy_text(h->device, sizeof(h->device), t + 27, dl);
+			kl_copy_text(h->device, sizeof(h->device), t + 27, dl);
 			return h->kind;
 		}
 		break;
@@ -921,7 +922,7 @@ again:
 				r++;
 			while (e > r && (e[-1] == ' ' || e[-1] == '-' || e[-1] == ']'))
 				e--;
-			copy_text(h->detail, sizeof(h->detail), r, (size_t)(e - r));
+			kl_copy_text(h->detail, sizeof(h->detail), r, (size_t)(e - r));
 			return set(h, KL_PANIC, KL_ROLE_PANIC_END, NULL);
 		}
 		return KL_NONE;
@@ -1077,7 +1078,7 @@ bool kl_parse_symbol(const char *t, size_t n, struct kl_frame *f)
 		s++;
 	if (s == b || s >= end || *s != '+' || end - s < 4 || s[1] != '0' || s[2] != 'x')
 		return false;
-	copy_text(f->symbol, sizeof(f->symbol), b, (size_t)(s - b));
+	kl_copy_text(f->symbol, sizeof(f->symbol), b, (size_t)(s - b));
 	s += 3;
 	if (s < end && *s == '0' && s + 1 < end && s[1] == 'x') /* "0x0x3d" typo in copies */
 		s += 2;
@@ -1095,7 +1096,7 @@ bool kl_parse_symbol(const char *t, size_t n, struct kl_frame *f)
 		while (e < end && *e != ']' && *e != ' ')
 			e++;
 		if (e < end && e > m)
-			copy_text(f->module, sizeof(f->module), m, (size_t)(e - m));
+			kl_copy_text(f->module, sizeof(f->module), m, (size_t)(e - m));
 	}
 	return true;
 }
@@ -1142,13 +1143,13 @@ bool kl_parse_frame(const char *t, size_t n, struct kl_frame *f)
 		bool rel = f->reliable;
 		memset(f, 0, sizeof(*f));
 		f->reliable = rel;
-		copy_text(f->symbol, sizeof(f->symbol), b, (size_t)(s - b));
+		kl_copy_text(f->symbol, sizeof(f->symbol), b, (size_t)(s - b));
 		if (end - s > 3 && s[0] == ' ' && s[1] == '[') {
 			const char *m = s + 2, *e = m;
 			while (e < end && *e != ']' && *e != ' ')
 				e++;
 			if (e < end && *e == ']' && e > m)
-				copy_text(f->module, sizeof(f->module), m, (size_t)(e - m));
+				kl_copy_text(f->module, sizeof(f->module), m, (size_t)(e - m));
 		}
 		return true;
 	}
@@ -1171,7 +1172,7 @@ bool kl_parse_frame(const char *t, size_t n, struct kl_frame *f)
 		bool rel = f->reliable;
 		memset(f, 0, sizeof(*f));
 		f->reliable = rel;
-		copy_text(f->symbol, sizeof(f->symbol), b, (size_t)(s - b));
+		kl_copy_text(f->symbol, sizeof(f->symbol), b, (size_t)(s - b));
 		return true;
 	}
 	return false;

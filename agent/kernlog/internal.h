@@ -89,3 +89,6 @@ bool kl_parse_symbol(const char *t, size_t n, struct kl_frame *f);
  * completion" (scheduler and locking plumbing). A hung task's or a sleeping
  * stack's culprit is the first frame that is not one of these. The one list. */
 bool kl_wait_frame(const char *sym);
+
+/* Bounded copy of n bytes of s into dst (size), trailing blanks trimmed. */
+void kl_copy_text(char *dst, size_t size, const char *s, size_t n);

@@ -80,15 +80,6 @@ static inline bool has_prefix(const char *t, size_t n, const char *p, size_t pl)
 }
 #define PFX(t, n, s) has_prefix((t), (n), (s), sizeof(s) - 1)
 
-static void copy_text(char *dst, size_t size, const char *s, size_t n)
-{
-	if (n >= size)
-		n = size - 1;
-	memcpy(dst, s, n);
-	dst[n] = 0;
-	while (n > 0 && (dst[n - 1] == ' ' || dst[n - 1] == '\t'))
-		dst[--n] = 0;
-}
 
 /* ------------------------------------------------------------------------ */
 
@@ -202,7 +193,7 @@ static void parse_cpu_line(struct kl_report *r, const char *t, size_t n)
 		}
 		e = stop;
 		if (!r->comm[0])
-			copy_text(r->comm, sizeof(r->comm), s, (size_t)(e - s));
+			kl_copy_text(r->comm, sizeof(r->comm), s, (size_t)(e - s));
 	}
 	const char *tv = memmem(t, n, "Tainted: ", 9);
 	const char *rel = NULL;
@@ -222,7 +213,7 @@ static void parse_cpu_line(struct kl_report *r, const char *t, size_t n)
 			}
 		}
 		const char *fe = rel ? rel : end;
-		copy_text(r->taint, sizeof(r->taint), s, (size_t)(fe - s));
+		kl_copy_text(r->taint, sizeof(r->taint), s, (size_t)(fe - s));
 	} else {
 		const char *nt = memmem(t, n, "Not tainted ", 12);
 		if (nt)
@@ -234,7 +225,7 @@ static void parse_cpu_line(struct kl_report *r, const char *t, size_t n)
 		const char *e = rel;
 		while (e < end && *e != ' ')
 			e++;
-		copy_text(r->release, sizeof(r->release), rel, (size_t)(e - rel));
+		kl_copy_text(r->release, sizeof(r->release), rel, (size_t)(e - rel));
 	}
 }
 
@@ -257,7 +248,7 @@ static void report_body(struct kl_report *r, const char *t, size_t n)
 		if (t[0] == ' ' && !memmem(t, n, "+0x", 3)) {
 			size_t ml = strlen(r->modules);
 			if (ml + 2 < sizeof(r->modules))
-				copy_text(r->modules + ml, sizeof(r->modules) - ml, t, n);
+				kl_copy_text(r->modules + ml, sizeof(r->modules) - ml, t, n);
 			return;
 		}
 		r->in_modules = false;
@@ -285,7 +276,7 @@ static void report_body(struct kl_report *r, const char *t, size_t n)
 			const char *s = t + 18;
 			while (s < t + n && *s == ' ')
 				s++;
-			copy_text(r->modules, sizeof(r->modules), s, (size_t)(t + n - s));
+			kl_copy_text(r->modules, sizeof(r->modules), s, (size_t)(t + n - s));
 			r->in_modules = true;
 			return;
 		}
@@ -314,7 +305,7 @@ static void report_body(struct kl_report *r, const char *t, size_t n)
 		break;
 	case 'H':
 		if (PFX(t, n, "Hardware name: ")) {
-			copy_text(r->hardware, sizeof(r->hardware), t + 15, n - 15);
+			kl_copy_text(r->hardware, sizeof(r->hardware), t + 15, n - 15);
 			return;
 		}
 		break;
@@ -346,7 +337,7 @@ static void report_body(struct kl_report *r, const char *t, size_t n)
 			r->have_ip = kl_parse_symbol(t + 5, n - 5, &r->ip);
 			if (!r->have_ip && PFX(t, n, "pc : 0x")) {
 				memset(&r->ip, 0, sizeof(r->ip));
-				copy_text(r->ip.symbol, sizeof(r->ip.symbol), t + 5, n - 5);
+				kl_copy_text(r->ip.symbol, sizeof(r->ip.symbol), t + 5, n - 5);
 				r->have_ip = true;
 			}
 			return;
@@ -540,24 +531,23 @@ static enum vigil_severity kind_severity(const struct kl_report *r)
 
 static const char *cause_text(const char *cause)
 {
+	static const struct {
+		const char *cause, *text;
+	} texts[] = {
+		{"null_deref", "NULL pointer dereference"},
+		{"paging_request", "paging request"},
+		{"page_fault", "page fault"},
+		{"divide_error", "divide error"},
+		{"double_fault", "double fault"},
+		{"nx_violation", "execution of NX-protected page"},
+		{"exec_fault", "execution of non-executable memory"},
+		{"write_fault", "write to read-only memory"},
+	};
 	if (!cause)
 		return "Oops";
-	if (!strcmp(cause, "null_deref"))
-		return "NULL pointer dereference";
-	if (!strcmp(cause, "paging_request"))
-		return "paging request";
-	if (!strcmp(cause, "page_fault"))
-		return "page fault";
-	if (!strcmp(cause, "divide_error"))
-		return "divide error";
-	if (!strcmp(cause, "double_fault"))
-		return "double fault";
-	if (!strcmp(cause, "nx_violation"))
-		return "execution of NX-protected page";
-	if (!strcmp(cause, "exec_fault"))
-		return "execution of non-executable memory";
-	if (!strcmp(cause, "write_fault"))
-		return "write to read-only memory";
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+		if (!strcmp(cause, texts[i].cause))
+			return texts[i].text;
 	return cause;
 }
 
@@ -1023,7 +1013,7 @@ int kl_scanner_feed(struct kl_scanner *s, const struct kl_line *l)
 	}
 	if (n > 14 && t[0] == 'L' && PFX(t, n, "Linux version ")) {
 		const char *e = memchr(t + 14, ' ', n - 14);
-		copy_text(s->release, sizeof(s->release), t + 14, e ? (size_t)(e - t - 14) : n - 14);
+		kl_copy_text(s->release, sizeof(s->release), t + 14, e ? (size_t)(e - t - 14) : n - 14);
 		for (size_t i = 0; i < KL_OPEN_MAX; i++)
 			if ((k = report_close(s, &s->slots[i], true)) < 0)
 				return k;
