@@ -320,11 +320,15 @@ static int run_command(struct arm_job *j)
 	}
 	close(pfd[1]);
 	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	uint64_t waited = 0;
-	bool done = false;
-	/* Collect output and wait for the exit, both bounded by the deadline. */
-	while (!done && waited < j->timeout) {
-		struct pollfd fds[2] = {{.fd = pfd[0], .events = POLLIN}, {.fd = pidfd, .events = POLLIN}};
+	bool done = false, pipe_open = true;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t start = (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000, now = start;
+	/* Collect output and wait for the exit, both bounded by the deadline
+	 * (measured on the clock: once the pipe hit EOF, poll() would return at
+	 * once and a per-iteration count would burn the budget in microseconds). */
+	while (!done && now - start < j->timeout) {
+		struct pollfd fds[2] = {{.fd = pipe_open ? pfd[0] : -1, .events = POLLIN}, {.fd = pidfd, .events = POLLIN}};
 		int n = poll(fds, pidfd >= 0 ? 2 : 1, 100);
 		if (n < 0 && errno != EINTR)
 			break;
@@ -337,11 +341,12 @@ static int run_command(struct arm_job *j)
 				memcpy(j->output + j->outlen, buf, c);
 				j->outlen += c;
 			} else if (k == 0)
-				fds[0].fd = -1;
+				pipe_open = false;
 		}
 		if (waitpid(pid, &status, WNOHANG) == pid)
 			done = true;
-		waited += 100 * USEC_PER_MSEC;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		now = (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
 	}
 	/* What the tool printed just before exiting is still in the pipe
 	 * (bounded; a grandchild keeping it open does not hold us). */
