@@ -13,7 +13,9 @@ Behaviour is switched at run time with POST /_control {"mode": ..., ...}:
   reject    400 with a body mentioning "bad event" for requests whose body
             contains "reject_me", 200 for the rest
 A "count" in the control message applies the mode to that many requests,
-then falls back to ok.
+then falls back to ok. "match" (text in the body) and "path" (exact request
+path) restrict the mode to the requests a test means: several alert
+instances may share one receiver, and their payloads carry the same text.
 """
 import argparse
 import json
@@ -24,7 +26,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
-state = {"mode": "ok", "status": 500, "retry_after": None, "delay": 0, "count": None, "match": None}
+state = {"mode": "ok", "status": 500, "retry_after": None, "delay": 0, "count": None, "match": None, "path": None}
 lock = threading.Lock()
 out = None
 
@@ -67,15 +69,16 @@ class Handler(BaseHTTPRequestHandler):
         data = self.rfile.read(n) if n else b""
         if self.path == "/_control":
             with lock:
-                state.update({"match": None, **json.loads(data)})
+                state.update({"match": None, "path": None, **json.loads(data)})
             self._reply(200, b"ok\n")
             return
         with lock:
             mode = state["mode"]
-            # "match": the mode applies only to requests whose body contains
-            # this text (others are answered ok and do not use up "count"),
-            # so a stray request cannot take a one-shot failure meant for a test.
-            if state.get("match") and state["match"].encode() not in data:
+            # "match"/"path": the mode applies only to the requests they
+            # select (others are answered ok and do not use up "count"), so
+            # a stray request cannot take a one-shot failure meant for a test.
+            if (state.get("match") and state["match"].encode() not in data) or \
+                    (state.get("path") and state["path"] != self.path):
                 mode = "ok"
             elif state["count"] is not None:
                 state["count"] -= 1
@@ -83,6 +86,7 @@ class Handler(BaseHTTPRequestHandler):
                     mode = state["mode"] = "ok"
                     state["count"] = None
                     state["match"] = None
+                    state["path"] = None
             st = dict(state)
         text = data.decode("utf-8", "replace")
         try:
