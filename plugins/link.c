@@ -107,7 +107,7 @@ struct link_entry {
 	unsigned flags;
 	uint8_t operstate, carrier;
 	bool watched, ephemeral;
-	bool up;	    /* admin up, carrier, operstate not down */
+	bool up;	    /* admin up with carrier (see link_state_up) */
 	bool down_reported; /* link_down sent: condition active */
 	bool down_pending;  /* debounce running since down_since */
 	uint64_t down_since;
@@ -214,10 +214,19 @@ static const char *link_operstate_str(uint8_t op)
 	return op < ELEMENTSOF(names) ? names[op] : "unknown";
 }
 
+/*
+ * Up = admin up with carrier. IFF_LOWER_UP is read from the carrier bit when
+ * the message is built; IFLA_OPERSTATE is only brought up to date by the
+ * kernel's linkwatch work, up to a second later. A message sent in between
+ * (the one for `ip link set X up`, say) carries LOWER_UP with a stale "down"
+ * or "lowerlayerdown": judging by operstate there made a carrier loss in that
+ * second invisible (the link never looked up, so its loss was no transition;
+ * seen in the QEMU lab). Carrier changes themselves are only notified after
+ * linkwatch, so LOWER_UP never lags. operstate still vetoes "notpresent".
+ */
 static bool link_state_up(unsigned flags, uint8_t operstate)
 {
-	return (flags & IFF_UP) && (flags & IFF_LOWER_UP) && operstate != IF_OPER_DOWN &&
-	       operstate != IF_OPER_LOWERLAYERDOWN && operstate != IF_OPER_NOTPRESENT;
+	return (flags & IFF_UP) && (flags & IFF_LOWER_UP) && operstate != IF_OPER_NOTPRESENT;
 }
 
 static const char *link_down_reason(const struct link_entry *e)

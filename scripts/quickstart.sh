@@ -123,12 +123,7 @@ test)
 
 	if [ "${VIGIL_SKIP_VM:-0}" != 1 ] && grep -q '^check-vm:' _build/Makefile; then
 		log "QEMU lab (make check-vm)"
-		# The guest link scenario stopped seeing link_down from vigild late in
-		# the first session (3 runs in a row, after passing twice); the link
-		# plugin's own tests on real veth pairs pass. Open problem, skipped
-		# visibly until it is understood.
-		VIGIL_LAB_SKIP="${VIGIL_LAB_SKIP-link=guest link plugin reports no link_down after QMP set_link off (under investigation)}" \
-			make -C _build check-vm >_build/check-vm.out 2>&1
+		make -C _build check-vm >_build/check-vm.out 2>&1
 		rc=$?
 		grep -E '^(PASS|FAIL|SKIP) ' _build/check-vm.out >&2
 		count_line _build/check-vm.out $rc

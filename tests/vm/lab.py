@@ -1015,7 +1015,12 @@ def sc_link(lab):
     t0 = time.monotonic()
     vm.qmp.cmd("set_link", name=d.id, up=False)
     vm.waitfor("[ $(cat /sys/class/net/%s/carrier) = 0 ]" % ifn, 10)
-    vm.expect("link_down", {"link.name": ifn, "link.carrier": lambda c: c in (0, False, "0")}, 15, ev0)
+    try:
+        vm.expect("link_down", {"link.name": ifn, "link.carrier": lambda c: c in (0, False, "0")}, 15, ev0)
+    except Fail as e:
+        # what the link plugin itself believes about the link
+        st = vm.sh("vigilctl status 2>&1 | grep -A12 -w %s" % ifn, check=False)
+        raise Fail("%s\nvigilctl status:\n%s" % (e, st))
     lab.note("link: carrier down seen %.1fs after set_link" % (time.monotonic() - t0))
     vm.qmp.cmd("set_link", name=d.id, up=True)
     vm.waitfor("[ $(cat /sys/class/net/%s/carrier) = 1 ]" % ifn, 10)
