@@ -31,7 +31,6 @@
 #define RESP_KEEP 512            /* response bytes kept for the log */
 #define RESP_MAX (256 * 1024)    /* stop reading a response body after this */
 #define CONDITIONS_MAX 256
-#define DROP_REPORT_USEC (60 * USEC_PER_SEC)
 #define RETRY_AFTER_MAX_USEC (3600 * USEC_PER_SEC)
 #define SCAN_TIMEOUT_USEC (60 * USEC_PER_SEC)
 
@@ -46,6 +45,7 @@ struct alert_rec {
 	size_t len;
 	enum { DISK_PENDING, DISK_WRITING, DISK_OK, DISK_FAILED, DISK_UNKNOWN, DISK_NONE } disk;
 	bool in_flight;
+	bool drop_report;  /* this endpoint's own alert_dropped (see drop_report_fold) */
 	uint64_t accepted; /* CLOCK_MONOTONIC usec */
 };
 
@@ -87,7 +87,7 @@ struct alert_inst {
 	char *name;
 	char *url, *url_safe; /* url_safe: for logs (no userinfo, no query) */
 	enum alert_format format;
-	uint64_t timeout, connect_timeout, retry_initial, retry_max, resend, hold, heartbeat, spool_timeout;
+	uint64_t timeout, connect_timeout, retry_initial, retry_max, resend, hold, heartbeat, spool_timeout, drop_report_every;
 	size_t batch_max, max_events;
 	uint64_t max_bytes;
 	bool insecure;
@@ -97,8 +97,8 @@ struct alert_inst {
 
 	/* queue */
 	struct alert_rec *head, *tail;
-	size_t n_recs;
-	uint64_t bytes;
+	size_t n_recs, n_drop_recs; /* n_drop_recs, drop_bytes: own drop reports, outside the bounds */
+	uint64_t bytes, drop_bytes;
 	uint64_t next_seq;
 
 	/* disk */
@@ -122,7 +122,7 @@ struct alert_inst {
 	size_t n_conds;
 
 	/* counters */
-	uint64_t accepted, delivered, retries, dropped, dropped_unreported, quarantined, corrupt,
+	uint64_t accepted, delivered, retries, dropped, dropped_unreported, drop_reports_folded, quarantined, corrupt,
 		spool_write_errors, requests, heartbeats, heartbeat_failures, resends, late;
 	long last_status;
 	char last_error[256];
@@ -182,6 +182,8 @@ static const struct vigil_config_key alert_action_keys[] = {
 	{"resend_interval", VIGIL_CFG_DURATION, "1m", SEC(1), SEC(86400), NULL, NULL, "re-send active conditions (alertmanager)"},
 	{"hold", VIGIL_CFG_DURATION, "1h", SEC(1), SEC(30 * 86400), NULL, NULL, "one-shot alerts stay firing this long (alertmanager, webhook)"},
 	{"heartbeat_interval", VIGIL_CFG_DURATION, "0", 0, SEC(86400), NULL, NULL, "heartbeat period, 0 = off"},
+	{"drop_report_interval", VIGIL_CFG_DURATION, "1m", SEC(1), SEC(86400), NULL, NULL,
+	 "at most one alert_dropped event per interval (an undelivered one is superseded by the next)"},
 	{"ca_file", VIGIL_CFG_PATH, NULL, 0, 0, NULL, NULL, "CA bundle to verify the endpoint"},
 	{"client_cert", VIGIL_CFG_PATH, NULL, 0, 0, NULL, NULL, "TLS client certificate (PEM)"},
 	{"client_key", VIGIL_CFG_PATH, NULL, 0, 0, NULL, NULL, "TLS client key (PEM)"},
@@ -256,6 +258,10 @@ static void queue_unlink(struct alert_inst *in, struct alert_rec *r)
 	r->prev = r->next = NULL;
 	in->n_recs--;
 	in->bytes -= r->len;
+	if (r->drop_report) {
+		in->n_drop_recs--;
+		in->drop_bytes -= r->len;
+	}
 }
 
 static void queue_append(struct alert_inst *in, struct alert_rec *r)
@@ -269,6 +275,31 @@ static void queue_append(struct alert_inst *in, struct alert_rec *r)
 	in->tail = r;
 	in->n_recs++;
 	in->bytes += r->len;
+	if (r->drop_report) {
+		in->n_drop_recs++;
+		in->drop_bytes += r->len;
+	}
+}
+
+/* evj: an event object, or a spool record {"v":1,"event":{…}}. */
+static bool is_own_drop_report(const struct alert_inst *in, json_object *evj)
+{
+	json_object *inner, *k, *ep;
+
+	if (json_object_object_get_ex(evj, "event", &inner))
+		evj = inner;
+	return json_object_object_get_ex(evj, "kind", &k) && streq(strempty(json_object_get_string(k)), "alert_dropped") &&
+	       json_object_object_get_ex(evj, "endpoint", &ep) && streq(strempty(json_object_get_string(ep)), in->name);
+}
+
+static bool body_is_own_drop_report(const struct alert_inst *in, const char *body)
+{
+	if (!strstr(body, "\"alert_dropped\""))
+		return false; /* the common case: no parse */
+	json_object *o = json_tokener_parse(body);
+	bool r = o && is_own_drop_report(in, o);
+	json_object_put(o);
+	return r;
 }
 
 static int ops_push(struct alert_inst *in, enum alert_op_type type, const char *name, const char *body, size_t len)
@@ -321,16 +352,19 @@ static void schedule_drop_report(struct alert_inst *in);
 static void enforce_bounds(struct alert_inst *in)
 {
 	unsigned dropped = 0;
-	while (in->n_recs > in->max_events || in->bytes > in->max_bytes) {
+	/* This endpoint's own drop reports ride on top of the bounds (there is
+	 * at most one not in flight, see drop_report_fold): reporting drops
+	 * must not drop another event. */
+	while (in->n_recs - in->n_drop_recs > in->max_events || in->bytes - in->drop_bytes > in->max_bytes) {
 		struct alert_rec *victim = in->head;
 		/* Oldest not being sent right now, else the oldest. */
-		while (victim && victim->in_flight)
+		while (victim && (victim->in_flight || victim->drop_report))
 			victim = victim->next;
 		if (!victim || victim == in->tail)
 			victim = in->head;
 		if (!victim)
 			break;
-		if (victim->in_flight)
+		if (victim->in_flight || victim->drop_report)
 			break; /* the in-flight batch finishes first */
 		rec_retire(in, victim, false);
 		dropped++;
@@ -540,6 +574,11 @@ static void scan_done(struct alert_inst *in, struct alert_job *j, int result)
 		r->body = TAKE_PTR(s->entries[i].body);
 		r->len = s->entries[i].len;
 		r->disk = DISK_OK;
+		r->drop_report = body_is_own_drop_report(in, r->body);
+		if (r->drop_report) {
+			in->n_drop_recs++;
+			in->drop_bytes += r->len;
+		}
 		r->accepted = mono(in);
 		r->prev = last;
 		if (last)
@@ -717,9 +756,9 @@ static void schedule_drop_report(struct alert_inst *in)
 		if (enabled != SD_EVENT_OFF)
 			return; /* already due */
 		(void)sd_event_source_get_time(in->drop_timer, &prev);
-		/* At most one report a minute. */
-		if (prev + DROP_REPORT_USEC > now)
-			when = prev + DROP_REPORT_USEC;
+		/* At most one report per drop_report_interval. */
+		if (prev + in->drop_report_every > now)
+			when = prev + in->drop_report_every;
 		(void)sd_event_source_set_time(in->drop_timer, when);
 		(void)sd_event_source_set_enabled(in->drop_timer, SD_EVENT_ONESHOT);
 		return;
@@ -1111,6 +1150,7 @@ static json_object *counters_json(struct alert_inst *in)
 	C("delivered", in->delivered);
 	C("retried", in->retries);
 	C("dropped", in->dropped);
+	C("drop_reports_folded", in->drop_reports_folded);
 	C("quarantined", in->quarantined);
 	C("corrupt", in->corrupt);
 	C("spool_write_errors", in->spool_write_errors);
@@ -1217,6 +1257,40 @@ static void on_flush(struct vigil_ctx *ctx, void *data, uint64_t deadline_usec, 
 
 /* ---------------------------------------------------------------- action */
 
+/*
+ * A drop report routed back to the endpoint it reports on lands in a full
+ * spool and would push out the oldest real event, which is reported a
+ * minute later by a report that pushes out the next one: over a long outage
+ * the spool would turn into drop reports. So the newest report supersedes
+ * the undelivered earlier ones: their counts are added into it (dropped,
+ * summary) and they leave the spool, making room for it.
+ */
+static void drop_report_fold(struct alert_inst *in, json_object *evj)
+{
+	json_object *nd;
+	int64_t folded = 0;
+
+	for (struct alert_rec *r = in->head, *next; r; r = next) {
+		next = r->next;
+		if (!r->drop_report || r->in_flight)
+			continue;
+		json_object *old = json_tokener_parse(r->body), *oe, *od;
+		if (old && json_object_object_get_ex(old, "event", &oe) && json_object_object_get_ex(oe, "dropped", &od))
+			folded += json_object_get_int64(od);
+		json_object_put(old);
+		rec_retire(in, r, false);
+		in->drop_reports_folded++;
+	}
+	if (folded > 0 && json_object_object_get_ex(evj, "dropped", &nd)) {
+		char summary[256];
+		int64_t n = json_object_get_int64(nd) + folded;
+		json_object_set_int64(nd, n);
+		snprintf(summary, sizeof(summary), "alert endpoint %s: %" PRId64 " undelivered events dropped (spool full)",
+			 in->name, n);
+		json_object_object_add(evj, "summary", json_object_new_string(summary));
+	}
+}
+
 static int alert_action_run(struct vigil_ctx *ctx, void *data, struct vigil_event *ev)
 {
 	struct alert_inst *in = data;
@@ -1230,6 +1304,9 @@ static int alert_action_run(struct vigil_ctx *ctx, void *data, struct vigil_even
 		return -ENOMEM;
 	}
 	prev = cond_track(in, evj);
+	bool drop_report = is_own_drop_report(in, evj);
+	if (drop_report)
+		drop_report_fold(in, evj);
 	json_object_object_add(rec, "v", json_object_new_int(1));
 	json_object_object_add(rec, "event", evj);
 	if (prev)
@@ -1243,6 +1320,7 @@ static int alert_action_run(struct vigil_ctx *ctx, void *data, struct vigil_even
 		free(body);
 		return -ENOMEM;
 	}
+	r->drop_report = drop_report;
 	if (r->len > ALERT_SPOOL_RECORD_MAX)
 		r->disk = DISK_NONE; /* too big for a spool file: memory only */
 	in->accepted++;
@@ -1455,6 +1533,7 @@ static int alert_action_new(struct vigil_ctx *ctx, void *data, const char *name,
 	in->resend = vigil_cfg_duration(sec, "resend_interval");
 	in->hold = vigil_cfg_duration(sec, "hold");
 	in->heartbeat = vigil_cfg_duration(sec, "heartbeat_interval");
+	in->drop_report_every = vigil_cfg_duration(sec, "drop_report_interval");
 	in->insecure = vigil_cfg_bool(sec, "insecure");
 #define DUP(field, key)                                                                                             \
 	do {                                                                                                        \
