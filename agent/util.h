@@ -42,6 +42,11 @@ static inline const char *startswith(const char *s, const char *prefix)
 	size_t l = strlen(prefix);
 	return strncmp(s, prefix, l) == 0 ? s + l : NULL;
 }
+static inline bool endswith(const char *s, const char *suffix)
+{
+	size_t l = strlen(s), n = strlen(suffix);
+	return l >= n && memcmp(s + l - n, suffix, n) == 0;
+}
 static inline const char *strempty(const char *s) { return s ? s : ""; }
 
 /* Read a whole small file (sysfs/procfs/state) into a NUL-terminated

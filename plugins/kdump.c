@@ -9,7 +9,10 @@
  * kexec_file_load(2) itself; both on a worker with a deadline, verified by
  * re-reading kexec_crash_loaded. Memory and CPU hotplug (udev, or the
  * kernel's uevents where no udevd runs) invalidate the loaded crash
- * kernel's memory map: we re-arm after a short debounce. */
+ * kernel's memory map: we re-arm after a short debounce. With
+ * `kernel_update = yes`, a new kernel or initramfs written into `boot_dir`
+ * (a package update) re-arms too, once the writes have settled, so the
+ * crash kernel loaded is the one installed. */
 #include "vigil/plugin.h"
 #include "util.h"
 
@@ -18,6 +21,8 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <fnmatch.h>
+#include <sys/inotify.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -69,18 +74,22 @@ struct kdump_plugin {
 	uint64_t interval, command_timeout, rearm_delay, arm_retry;
 	uint64_t min_crash_size;
 	bool hotplug;
+	bool kernel_update;
+	char boot_dir[PATH_MAX], watched_boot_dir[PATH_MAX];
+	uint64_t update_delay;
 
 	struct kdump_state st;
 	char fingerprint[1024];
 	bool have_state;
-	sd_event_source *timer, *rearm_timer, *udev_src;
+	sd_event_source *timer, *rearm_timer, *udev_src, *boot_watch, *update_timer;
+	char update_file[NAME_MAX + 1]; /* last kernel/initrd file seen changing */
 	struct udev *udev;
 	struct udev_monitor *mon;
 	bool arming, rearm_pending;
 	uint64_t last_arm_attempt;
 	int last_arm_result;
 	char last_arm_output[KDUMP_OUTPUT_MAX];
-	unsigned arm_attempts, arm_failures, hotplug_events, state_events;
+	unsigned arm_attempts, arm_failures, hotplug_events, state_events, kernel_updates;
 };
 
 /* ------------------------------------------------------------------ reading the state */
@@ -597,6 +606,82 @@ static int kdump_watch_hotplug(struct kdump_plugin *p)
 	return 0;
 }
 
+/* ------------------------------------------------------------------ kernel update */
+
+/* What a kernel package writes into /boot that the capture kernel is made
+ * of: the image, the initramfs, and the files configured for kexec_file. */
+static bool is_kernel_file(const struct kdump_plugin *p, const char *name)
+{
+	static const char *const globs[] = {"vmlinuz*", "vmlinux*", "Image*", "bzImage*", "initrd*", "initramfs*"};
+	const char *k = strrchr(p->kernel, '/'), *i = strrchr(p->initrd, '/');
+
+	if (name[0] == '.' || endswith(name, ".dpkg-tmp") || endswith(name, ".dpkg-new"))
+		return false; /* half-written: its rename into place follows */
+	for (size_t n = 0; n < ELEMENTSOF(globs); n++)
+		if (fnmatch(globs[n], name, 0) == 0)
+			return true;
+	return (k && streq(k + 1, name)) || (i && streq(i + 1, name));
+}
+
+static int on_update_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct kdump_plugin *p = userdata;
+	char why[NAME_MAX + PATH_MAX + 32];
+
+	kdump_check(p, "kernel update");
+	snprintf(why, sizeof(why), "kernel update: %s in %s", p->update_file, p->boot_dir);
+	vigil_log(p->ctx, LOG_INFO, "%s changed", why + strlen("kernel update: "));
+	if (p->st.loaded == 1 || p->st.crash_size > 0)
+		kdump_maybe_arm(p, true, why);
+	return 0;
+}
+
+static int on_boot_change(sd_event_source *s, const struct inotify_event *ev, void *userdata)
+{
+	struct kdump_plugin *p = userdata;
+
+	if (ev->mask & IN_Q_OVERFLOW)
+		vigil_strlcpy(p->update_file, "(events lost)", sizeof(p->update_file));
+	else if (ev->len == 0 || !is_kernel_file(p, ev->name))
+		return 0;
+	else
+		vigil_strlcpy(p->update_file, ev->name, sizeof(p->update_file));
+	p->kernel_updates++;
+	/* A package writes the image, then regenerates the initramfs: wait for
+	 * the writes to settle (each change restarts the delay). */
+	if (!p->update_timer)
+		(void)sd_event_add_time_relative(vigil_loop(p->ctx), &p->update_timer, CLOCK_MONOTONIC, p->update_delay,
+						 USEC_PER_SEC / 10, on_update_timer, p);
+	else {
+		(void)sd_event_source_set_time_relative(p->update_timer, p->update_delay);
+		(void)sd_event_source_set_enabled(p->update_timer, SD_EVENT_ONESHOT);
+	}
+	return 0;
+}
+
+/* (Re)establish the boot_dir watch to match the configuration. */
+static void kdump_watch_boot(struct kdump_plugin *p)
+{
+	int r;
+
+	if (p->boot_watch && p->kernel_update && streq(p->watched_boot_dir, p->boot_dir))
+		return;
+	p->boot_watch = sd_event_source_disable_unref(p->boot_watch);
+	p->watched_boot_dir[0] = 0;
+	if (!p->kernel_update)
+		return;
+	r = sd_event_add_inotify(vigil_loop(p->ctx), &p->boot_watch, p->boot_dir,
+				 IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ONLYDIR, on_boot_change, p);
+	if (r < 0) {
+		vigil_log_errno(p->ctx, LOG_WARNING, r, "kernel_update: cannot watch %s (%m): no re-arming after kernel updates",
+				p->boot_dir);
+		return;
+	}
+	(void)sd_event_source_set_description(p->boot_watch, "kdump-boot-dir");
+	vigil_strlcpy(p->watched_boot_dir, p->boot_dir, sizeof(p->watched_boot_dir));
+	vigil_log(p->ctx, LOG_DEBUG, "watching %s for kernel updates", p->boot_dir);
+}
+
 /* ------------------------------------------------------------------ plumbing */
 
 static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
@@ -656,6 +741,11 @@ static const struct vigil_config_key kdump_keys[] = {
 	{"hotplug", VIGIL_CFG_BOOL, "yes", 0, 0, NULL, NULL, "re-arm after memory/CPU hotplug uevents"},
 	{"rearm_delay", VIGIL_CFG_DURATION, "5s", 0, 3600 * (int64_t)USEC_PER_SEC, NULL, NULL,
 	 "quiet time after the last hotplug uevent before re-arming"},
+	{"kernel_update", VIGIL_CFG_BOOL, "no", 0, 0, NULL, NULL,
+	 "re-arm when a kernel or initramfs in boot_dir changes (package update)"},
+	{"boot_dir", VIGIL_CFG_PATH, "/boot", 0, 0, NULL, NULL, "where kernel packages install (kernel_update)"},
+	{"kernel_update_delay", VIGIL_CFG_DURATION, "30s", 0, 3600 * (int64_t)USEC_PER_SEC, NULL, NULL,
+	 "quiet time after the last change in boot_dir before re-arming (the initramfs is written last)"},
 	{"min_crash_size", VIGIL_CFG_SIZE, "128M", 0, 0, NULL, NULL, "warn when less is reserved for the crash kernel"},
 	{"proc_root", VIGIL_CFG_PATH, "/proc", 0, 0, NULL, NULL, "procfs root (tests)"},
 	{"sys_root", VIGIL_CFG_PATH, "/sys", 0, 0, NULL, NULL, "sysfs root (tests)"},
@@ -693,6 +783,9 @@ static int kdump_configure(struct kdump_plugin *p, const struct vigil_section *s
 	p->arm_retry = vigil_cfg_duration(sec, "arm_retry");
 	p->rearm_delay = vigil_cfg_duration(sec, "rearm_delay");
 	p->hotplug = vigil_cfg_bool(sec, "hotplug");
+	p->kernel_update = vigil_cfg_bool(sec, "kernel_update");
+	vigil_strlcpy(p->boot_dir, vigil_cfg_string(sec, "boot_dir"), sizeof(p->boot_dir));
+	p->update_delay = vigil_cfg_duration(sec, "kernel_update_delay");
 	p->min_crash_size = vigil_cfg_size(sec, "min_crash_size");
 	if (vigil_cfg_string(sec, "kernel"))
 		vigil_strlcpy(p->kernel, vigil_cfg_string(sec, "kernel"), sizeof(p->kernel));
@@ -719,6 +812,8 @@ static void kdump_fini(struct vigil_ctx *ctx, void *data)
 	p->timer = sd_event_source_disable_unref(p->timer);
 	p->rearm_timer = sd_event_source_disable_unref(p->rearm_timer);
 	p->udev_src = sd_event_source_disable_unref(p->udev_src);
+	p->boot_watch = sd_event_source_disable_unref(p->boot_watch);
+	p->update_timer = sd_event_source_disable_unref(p->update_timer);
 	udev_monitor_unref(p->mon);
 	udev_unref(p->udev);
 	free(p);
@@ -743,6 +838,7 @@ static int kdump_init(struct vigil_ctx *ctx, const struct vigil_section *sec, vo
 		if (r < 0)
 			vigil_log_errno(ctx, LOG_WARNING, r, "no hotplug uevents (%m): re-arming only on the timer");
 	}
+	kdump_watch_boot(p);
 	r = sd_event_add_time_relative(vigil_loop(ctx), &p->timer, CLOCK_MONOTONIC, p->interval, p->interval / 100,
 				       on_timer, p);
 	if (r < 0) {
@@ -764,8 +860,10 @@ static int kdump_reload(struct vigil_ctx *ctx, void *data, const struct vigil_se
 	if (r < 0)
 		return r;
 	p->last_arm_attempt = 0; /* new config: try again now */
-	if (!vigil_replay_mode(ctx))
+	if (!vigil_replay_mode(ctx)) {
+		kdump_watch_boot(p);
 		kdump_check(p, "reload");
+	}
 	return 0;
 }
 
@@ -789,6 +887,9 @@ static int kdump_status(struct vigil_ctx *ctx, void *data, json_object *out)
 				       json_object_new_string(p->last_arm_result < 0 ? strerror(-p->last_arm_result)
 										     : "ok"));
 	json_object_object_add(out, "hotplug_events", json_object_new_int((int)p->hotplug_events));
+	json_object_object_add(out, "kernel_update_watch",
+			       p->watched_boot_dir[0] ? json_object_new_string(p->watched_boot_dir) : NULL);
+	json_object_object_add(out, "kernel_updates", json_object_new_int((int)p->kernel_updates));
 	json_object_object_add(out, "state_events", json_object_new_int((int)p->state_events));
 	return 0;
 }

@@ -2,9 +2,9 @@
 # kdump plugin against a temporary procfs/sysfs tree (values from the QEMU
 # lab: crashkernel=192M, 768M RAM): state events, arming by a command
 # (fork+execve, verified by re-reading kexec_crash_loaded), a failing tool,
-# and the reservation sanity check.
+# the reservation sanity check, and re-arming after a kernel package update.
 . "$(dirname "$0")/remedy-lib.sh"
-echo 1..7
+echo 1..10
 P=$T/proc; Y=$T/sys
 mkdir -p $P $Y/kernel
 echo 201326592 >$Y/kernel/kexec_crash_size
@@ -16,6 +16,7 @@ printf 'MemTotal:         786432 kB\nMemFree:  1000 kB\n' >$P/meminfo
 cat >$T/fake-kdump-config <<EOS
 #!/bin/sh
 echo "fake-kdump-config \$*"
+echo "\$*" >>$T/calls
 [ "\$1" = load ] && echo 1 >$Y/kernel/kexec_crash_loaded
 exit 0
 EOS
@@ -68,4 +69,35 @@ start small $T/small.conf
 wait_for $T/small.out '"kind":"kdump_state"' 5
 stop
 check "32 MiB reservation flagged as too small" grep -q 'only 32 MiB reserved' $T/small.out
+
+# kernel_update: a kernel package writes the image, then the initramfs
+# (dpkg: a .dpkg-new file renamed into place); after the writes settle the
+# crash kernel is re-armed once. Files that are no kernel change nothing.
+echo 201326592 >$Y/kernel/kexec_crash_size
+echo 0 >$Y/kernel/kexec_crash_loaded
+mkdir -p $T/boot
+: >$T/calls
+mk upd "arm = command
+command = $T/fake-kdump-config load
+rearm_command = $T/fake-kdump-config reload
+kernel_update = yes
+boot_dir = $T/boot
+kernel_update_delay = 1s"
+start upd $T/upd.conf
+wait_for $T/upd.err "kdump armed" 10
+echo "CONFIG_X=y" >$T/boot/config-9.9.9-1-amd64
+echo "map" >$T/boot/System.map-9.9.9-1-amd64
+sleep 2
+check "files that are no kernel or initramfs: no re-arm" [ "$(grep -c reload $T/calls)" = 0 ]
+echo kernel >$T/boot/vmlinuz-9.9.9-1-amd64.dpkg-new
+mv $T/boot/vmlinuz-9.9.9-1-amd64.dpkg-new $T/boot/vmlinuz-9.9.9-1-amd64
+sleep 0.5
+echo initramfs >$T/boot/initrd.img-9.9.9-1-amd64
+wait_for $T/calls reload 10
+sleep 1.5
+check "kernel then initramfs written: re-armed once with rearm_command, after the writes settled" \
+	[ "$(grep -c reload $T/calls)" = 1 ]
+check "the log names the file and the directory" \
+	grep -q "re-arming kdump (kernel update: initrd.img-9.9.9-1-amd64 in $T/boot)" $T/upd.err
+stop
 exit 0
