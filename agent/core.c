@@ -112,7 +112,8 @@ struct vigil_core {
 	size_t queue_n, queue_cap;
 	bool dispatching;
 
-	sd_event_source *policy_timer, *watchdog_timer;
+	sd_event_source *policy_timer, *watchdog_timer, *stop_timer;
+	uint64_t stop_deadline;
 	struct vigil_control *control;
 	uint64_t started_mono;
 	uint64_t n_emitted, n_dispatched, n_replay_printed, n_reloads, n_reload_failures, n_queue_dropped;
@@ -1033,12 +1034,43 @@ static void notify_status(struct vigil_core *c)
 		   vigil_policy_n_rules(c->policy), c->n_emitted);
 }
 
+/* Stopping: jobs still out on workers (a state file being written, a spool
+ * entry) get up to STOP_DRAIN_USEC to finish, so a clean stop does not lose
+ * what they were saving. Jobs already past their own deadline (a dead disk)
+ * are not waited for. */
+#define STOP_DRAIN_USEC (5 * USEC_PER_SEC)
+
+static int on_stop_poll(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct vigil_core *c = userdata;
+	unsigned pending = vigil_workers_pending(c->workers);
+
+	if (pending == 0 || usec >= c->stop_deadline) {
+		if (pending)
+			log_warning("stopping with %u worker job(s) unfinished", pending);
+		sd_event_exit(c->loop, 0);
+		return 0;
+	}
+	(void)sd_event_source_set_time(s, usec + 20 * USEC_PER_MSEC);
+	(void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+	return 0;
+}
+
 static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
 	struct vigil_core *c = userdata;
+	uint64_t now = vigil_now(&c->core_ctx, CLOCK_MONOTONIC);
+
+	if (c->stop_timer) { /* a second signal: stop now */
+		sd_event_exit(c->loop, 0);
+		return 0;
+	}
 	sd_notify(false, "STOPPING=1");
 	log_info("received %s, stopping", strsignal((int)si->ssi_signo));
-	sd_event_exit(c->loop, 0);
+	c->stop_deadline = now + STOP_DRAIN_USEC;
+	if (vigil_workers_pending(c->workers) == 0 ||
+	    sd_event_add_time(c->loop, &c->stop_timer, CLOCK_MONOTONIC, now, 0, on_stop_poll, c) < 0)
+		sd_event_exit(c->loop, 0);
 	return 0;
 }
 
@@ -1376,6 +1408,7 @@ struct vigil_core *vigil_core_free(struct vigil_core *c)
 	vigil_config_free(c->config);
 	sd_event_source_disable_unref(c->policy_timer);
 	sd_event_source_disable_unref(c->watchdog_timer);
+	sd_event_source_disable_unref(c->stop_timer);
 	vigil_workers_free(c->workers);
 	sd_event_unref(c->loop);
 	json_object_put(c->by_kind);

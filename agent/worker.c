@@ -187,6 +187,14 @@ int vigil_workers_submit(struct vigil_workers *w, struct vigil_ctx *ctx, vigil_w
 
 unsigned vigil_workers_running(const struct vigil_workers *w) { return w->running; }
 
+unsigned vigil_workers_pending(const struct vigil_workers *w)
+{
+	unsigned n = 0;
+	for (const struct job *j = w->jobs; j; j = j->next) /* abandoned jobs are unlinked */
+		n++;
+	return n;
+}
+
 void vigil_workers_detach_ctx(struct vigil_workers *w, struct vigil_ctx *ctx)
 {
 	for (struct job *j = w->jobs; j; j = j->next)

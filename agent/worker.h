@@ -16,5 +16,7 @@ struct vigil_workers *vigil_workers_free(struct vigil_workers *w);
 int vigil_workers_submit(struct vigil_workers *w, struct vigil_ctx *ctx, vigil_worker_fn fn, void *arg,
 			 void (*free_arg)(void *), uint64_t timeout_usec, vigil_worker_done_fn done, void *userdata);
 unsigned vigil_workers_running(const struct vigil_workers *w);
+/* Jobs not yet finished and not past their deadline. */
+unsigned vigil_workers_pending(const struct vigil_workers *w);
 /* Forget every callback into ctx (its plugin is going away). */
 void vigil_workers_detach_ctx(struct vigil_workers *w, struct vigil_ctx *ctx);
