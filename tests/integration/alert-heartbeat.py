@@ -75,12 +75,20 @@ t.ok(st.get("counters", {}).get("dropped") == 7 and len(spool_files) == 6 and
      "during the outage: 7 of 12 dropped (spool_max_events=5), the drop report on top, heartbeats not spooled "
      "(%d files)" % len(spool_files), json.dumps(st)[:1500])
 # 3 more into the full spool: 3 more drops; the next report (1 s later)
-# supersedes the undelivered first one and carries both counts.
+# supersedes the undelivered first one and carries both counts. A report
+# being sent at that moment is not superseded (it may be delivered), so the
+# endpoint first answers with Retry-After: 5 and the test waits for two
+# failed attempts: the second was answered so, and nothing is in flight for
+# the next 5 s.
+rx.control(mode="fail", status=503, retry_after=5, path="/native")
+r0 = d.endpoint_status("alert-native")["counters"]["retried"]
+L.wait_for(lambda: d.endpoint_status("alert-native")["counters"]["retried"] >= r0 + 2, 10)
 d.emit(3, kind="io_error", severity="warning", summary="I/O error during outage")
 ok = L.wait_for(lambda: d.endpoint_status("alert-native").get("counters", {}).get("drop_reports_folded") == 1, 5)
-time.sleep(0.5)
+files = lambda: [f for f in os.listdir(os.path.join(d.state, "alert/alert-native")) if f.endswith(".ev")]
+L.wait_for(lambda: len(files()) == 6, 5)
 st = d.endpoint_status("alert-native")
-spool_files = [f for f in os.listdir(os.path.join(d.state, "alert/alert-native")) if f.endswith(".ev")]
+spool_files = files()
 t.ok(ok and st["counters"]["dropped"] == 10 and len(spool_files) == 6,
      "second report folds the first: 10 dropped, still 5 events + 1 report spooled (%d files)" % len(spool_files),
      json.dumps(st)[:1500])

@@ -134,15 +134,19 @@ s2=$(size "${files[@]}")
 check "8 writers + 1 writer thread appending to ext4 on $LOOP" [ "$(ls "${files[@]}" 2>/dev/null | wc -l)" = 9 -a "$s2" -gt "$s1" ]
 
 fsfreeze -f "$MNT" && FROZEN=1
-sleep 0.5
 state_of() { awk '{ sub(/.*\) /, ""); print $1 }' "$1" 2>/dev/null; }
-indstate=0
-for p in "${WRITERS[@]:0:8}"; do [ "$(state_of /proc/$p/stat)" = D ] && indstate=$((indstate + 1)); done
+# each writer blocks at its next write: poll (a loaded machine is slow)
+for i in $(seq 1 50); do
+	indstate=0
+	for p in "${WRITERS[@]:0:8}"; do [ "$(state_of /proc/$p/stat)" = D ] && indstate=$((indstate + 1)); done
+	[ "$indstate" = 8 ] && break
+	sleep 0.1
+done
 WCHAN=$(cat /proc/${WRITERS[0]}/wchan 2>/dev/null)
 check "after fsfreeze -f all 8 writers are in D state (wchan $WCHAN)" [ "$indstate" = 8 ]
 sleep 1
 cp "$T/a/events.jsonl" "$T/snap" # judged on a copy: counting takes time here
-check "no task_stuck before the 3s threshold" [ "$(count "$T/snap" 'e["kind"]=="task_stuck"')" = 0 ]
+check "no task_stuck before the 3s threshold" [ "$(count "$T/snap" 'e["kind"]=="task_stuck" and e["comm"].startswith("vigil-")')" = 0 ]
 
 A=$T/a/events.jsonl
 BB=$T/b/events.jsonl
@@ -152,23 +156,23 @@ sleep 1.5
 check "8 stuck writers are ONE event (aggregated by comm + wchan)" \
 	[ "$(count "$A" 'e["kind"]=="task_stuck" and e["comm"]=="vigil-writer" and e["active"] is True')" = 1 ]
 check "the event carries the kernel stack (frames with symbols) and the kernel's hung-task settings" \
-	[ "$(count "$A" 'e["kind"]=="task_stuck" and e["active"] and len(e.get("frames", [])) > 0 and all(f["symbol"] for f in e["frames"]) and e["hung_task_timeout_s"] == '"$(cat /proc/sys/kernel/hung_task_timeout_secs)"' and e["hung_task_warnings"] == '"$(cat /proc/sys/kernel/hung_task_warnings)"'')" = 1 ]
+	[ "$(count "$A" 'e["kind"]=="task_stuck" and e["comm"]=="vigil-writer" and e["active"] and len(e.get("frames", [])) > 0 and all(f["symbol"] for f in e["frames"]) and e["hung_task_timeout_s"] == '"$(cat /proc/sys/kernel/hung_task_timeout_secs)"' and e["hung_task_warnings"] == '"$(cat /proc/sys/kernel/hung_task_warnings)"'')" = 1 ]
 check "status shows the group with 8 tasks" \
 	[ "$(status "$T/a/ctl" '[(g["comm"], g["count"]) for g in s["stuck"] if g["comm"]=="vigil-writer"]')" = "[('vigil-writer', 8)]" ]
 check "leaders-only sampling does not see the stuck writer thread" \
 	[ "$(count "$A" 'e["kind"]=="task_stuck" and e["comm"].startswith("vigil-thr")')" = 0 ]
 check "threads = yes sees it: vigil-thr-w, tid != pid, pid of its process" \
-	wait_for "$BB" 3 'e["kind"]=="task_stuck" and e["comm"]=="vigil-thr-w" and e["pid"]=='"$THR"' and e["tid"]!=e["pid"] and e["active"] is True'
+	wait_for "$BB" 8 'e["kind"]=="task_stuck" and e["comm"]=="vigil-thr-w" and e["pid"]=='"$THR"' and e["tid"]!=e["pid"] and e["active"] is True'
 
 fsfreeze -u "$MNT" && FROZEN=0
 check "fsfreeze -u: vigil-writer cleared (active false, info)" \
-	wait_for "$A" 3 'e["kind"]=="task_stuck" and e["comm"]=="vigil-writer" and e["active"] is False and e["severity"]=="info" and e["condition"]=="task_stuck/vigil-writer/'"$WCHAN"'"'
+	wait_for "$A" 10 'e["kind"]=="task_stuck" and e["comm"]=="vigil-writer" and e["active"] is False and e["severity"]=="info" and e["condition"]=="task_stuck/vigil-writer/'"$WCHAN"'"'
 check "threads = yes: vigil-thr-w cleared" \
-	wait_for "$BB" 3 'e["kind"]=="task_stuck" and e["comm"]=="vigil-thr-w" and e["active"] is False'
+	wait_for "$BB" 10 'e["kind"]=="task_stuck" and e["comm"]=="vigil-thr-w" and e["active"] is False'
 s1=$(size "${files[@]}")
 sleep 1
 check "writers resumed; dstate status has no stuck group" \
-	[ "$(size "${files[@]}")" -gt "$s1" -a "$(status "$T/a/ctl" 'len(s["stuck"])')" = 0 ]
+	[ "$(size "${files[@]}")" -gt "$s1" -a "$(status "$T/a/ctl" 'len([g for g in s["stuck"] if g["comm"].startswith("vigil-")])')" = 0 ]
 
 [ "$FAILED" = 0 ] || { echo "# logs:"; sed 's/^/# /' "$T"/a/log "$T"/a/events.jsonl "$T"/b/events.jsonl; }
 if [ -n "${VIGIL_TEST_WRAPPER:-}" ]; then # show what the checker found

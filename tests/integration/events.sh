@@ -3,6 +3,7 @@
 #   count FILE EXPR          number of events for which EXPR holds
 #   wait_for FILE SECS EXPR  wait up to SECS for one (exit status 0/1)
 #   plugin_status CTL PLUGIN EXPR   evaluate EXPR over that plugin's status
+#   wait_status CTL PLUGIN SECS EXPR  wait up to SECS for EXPR to be True
 # EXPR is a python expression over `e` (the event) and `L` (its "link"
 # field or {}); for plugin_status over `s`. $B is the build directory.
 
@@ -47,4 +48,13 @@ import json, sys
 d = json.load(sys.stdin)
 s = [p for p in d["plugins"] if p["name"] == sys.argv[1]][0]["status"]
 print(eval(sys.argv[2]))' "$2" "$3"
+}
+
+wait_status() {
+	_end=$(($(date +%s) + $3))
+	while [ "$(date +%s)" -le "$_end" ]; do
+		[ "$(plugin_status "$1" "$2" "$4" 2>/dev/null)" = True ] && return 0
+		sleep 0.2
+	done
+	return 1
 }

@@ -25,7 +25,8 @@ command = /bin/sleep 30
 timeout = 500ms
 [action exec-stubborn]
 command = /usr/bin/perl -e '\$SIG{TERM}="IGNORE"; print "ignoring TERM\\n"; sleep 30'
-timeout = 500ms
+# long enough for perl to start and ignore TERM on a loaded machine
+timeout = 3s
 kill_timeout = 500ms
 [action exec-fail]
 command = /bin/false

@@ -82,19 +82,19 @@ command = $T/fake-kdump-config load
 rearm_command = $T/fake-kdump-config reload
 kernel_update = yes
 boot_dir = $T/boot
-kernel_update_delay = 1s"
+kernel_update_delay = 3s"
 start upd $T/upd.conf
 wait_for $T/upd.err "kdump armed" 10
 echo "CONFIG_X=y" >$T/boot/config-9.9.9-1-amd64
 echo "map" >$T/boot/System.map-9.9.9-1-amd64
-sleep 2
+sleep 4
 check "files that are no kernel or initramfs: no re-arm" [ "$(grep -c reload $T/calls)" = 0 ]
 echo kernel >$T/boot/vmlinuz-9.9.9-1-amd64.dpkg-new
 mv $T/boot/vmlinuz-9.9.9-1-amd64.dpkg-new $T/boot/vmlinuz-9.9.9-1-amd64
 sleep 0.5
 echo initramfs >$T/boot/initrd.img-9.9.9-1-amd64
-wait_for $T/calls reload 10
-sleep 1.5
+wait_for $T/calls reload 15
+sleep 3.5
 check "kernel then initramfs written: re-armed once with rearm_command, after the writes settled" \
 	[ "$(grep -c reload $T/calls)" = 1 ]
 check "the log names the file and the directory" \
