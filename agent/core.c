@@ -118,6 +118,8 @@ struct vigil_core {
 	uint64_t started_mono;
 	uint64_t n_emitted, n_dispatched, n_replay_printed, n_reloads, n_reload_failures, n_queue_dropped;
 	json_object *by_kind;
+	json_object *conditions; /* active conditions: name -> {kind, source, since} */
+	uint64_t n_conditions_overflow;
 	bool replay, started;
 };
 
@@ -457,6 +459,54 @@ static void recent_add(struct vigil_core *c, struct vigil_event *ev)
 	c->recent[slot] = vigil_event_ref(ev);
 }
 
+/* Conditions raised and not yet cleared, whoever raised them: kernel
+ * reports are explained with them (a hung task while a virtio disk's
+ * backend is lost), vigilctl status lists them. Bounded. */
+#define CONDITIONS_MAX 1024
+
+static void conditions_track(struct vigil_core *c, struct vigil_event *ev)
+{
+	const char *name = vigil_event_get_str(ev, "condition");
+	json_object *active = vigil_event_get(ev, "active");
+
+	if (!name || !*name || !active || !json_object_is_type(active, json_type_boolean))
+		return;
+	if (!c->conditions && !(c->conditions = json_object_new_object()))
+		return;
+	if (!json_object_get_boolean(active)) {
+		json_object_object_del(c->conditions, name);
+		return;
+	}
+	if (json_object_object_get_ex(c->conditions, name, NULL))
+		return; /* still active: keep when it began */
+	if (json_object_object_length(c->conditions) >= CONDITIONS_MAX) {
+		c->n_conditions_overflow++;
+		return;
+	}
+	json_object *o = json_object_new_object();
+	if (!o)
+		return;
+	json_object_object_add(o, "kind", json_object_new_string(vigil_event_kind(ev)));
+	json_object_object_add(o, "source", json_object_new_string(strempty(vigil_event_get_str(ev, "source"))));
+	json_object_object_add(o, "since_monotonic_usec",
+			       json_object_new_int64((int64_t)vigil_now(&c->core_ctx, CLOCK_MONOTONIC)));
+	json_object_object_add(c->conditions, name, o);
+}
+
+json_object *vigil_active_conditions(struct vigil_ctx *ctx)
+{
+	struct vigil_core *c = ctx->core;
+	json_object *a;
+
+	if (!c->conditions || json_object_object_length(c->conditions) == 0 || !(a = json_object_new_array()))
+		return NULL;
+	json_object_object_foreach(c->conditions, name, info) {
+		(void)info;
+		json_object_array_add(a, json_object_new_string(name));
+	}
+	return a;
+}
+
 int vigil_event_finalize(struct vigil_ctx *ctx, struct vigil_event *ev)
 {
 	return vigil_event_stamp(ev, ctx->name, &ctx->core->host, vigil_now(ctx, CLOCK_REALTIME),
@@ -504,6 +554,7 @@ int vigil_emit(struct vigil_ctx *ctx, struct vigil_event *ev)
 	else
 		json_object_object_add(c->by_kind, vigil_event_kind(ev), json_object_new_int64(1));
 	recent_add(c, ev);
+	conditions_track(c, ev);
 
 	if (c->replay) {
 		print_event_line(c, ev);
@@ -1342,6 +1393,11 @@ json_object *vigil_core_status(struct vigil_core *c)
 	json_object_object_add(o, "reloads", json_object_new_int64((int64_t)c->n_reloads));
 	json_object_object_add(o, "reload_failures", json_object_new_int64((int64_t)c->n_reload_failures));
 	json_object_object_add(o, "workers_running", json_object_new_int((int)vigil_workers_running(c->workers)));
+	json_object_object_add(o, "active_conditions",
+			       c->conditions ? json_object_get(c->conditions) : json_object_new_object());
+	if (c->n_conditions_overflow)
+		json_object_object_add(o, "active_conditions_overflow",
+				       json_object_new_int64((int64_t)c->n_conditions_overflow));
 	json_object_object_add(o, "recent", vigil_core_recent(c, 10));
 	return o;
 }
@@ -1412,6 +1468,7 @@ struct vigil_core *vigil_core_free(struct vigil_core *c)
 	vigil_workers_free(c->workers);
 	sd_event_unref(c->loop);
 	json_object_put(c->by_kind);
+	json_object_put(c->conditions);
 	free(c->config_file);
 	free(c->plugin_dir);
 	free(c->state_dir);

@@ -292,6 +292,8 @@ int vigil_event_set_bool(struct vigil_event *ev, const char *key, bool value)
 	return v ? vigil_event_set_json(ev, key, v) : -ENOMEM;
 }
 
+json_object *vigil_event_raw(const struct vigil_event *ev) { return ev->raw; }
+
 int vigil_event_add_raw(struct vigil_event *ev, const char *line)
 {
 	if (json_object_array_length(ev->raw) >= VIGIL_EVENT_RAW_MAX_LINES) {

@@ -56,9 +56,21 @@ static const struct vigil_config_key kmsg_keys[] = {
 	{NULL},
 };
 
+/* A live report is explained with what else is wrong right now: the
+ * conditions other monitors hold active (a hung task while blkstall holds
+ * vhost_backend/vdb) go on the event, and the signatures get a second look
+ * with them (field.active_conditions). Not in replay: a saved log comes
+ * without that context. */
 static int kmsg_on_event(struct vigil_event *ev, void *userdata)
 {
 	struct kmsg *k = userdata;
+
+	if (!vigil_replay_mode(k->ctx)) {
+		json_object *conds = vigil_active_conditions(k->ctx);
+		if (conds && vigil_event_set_json(ev, "active_conditions", conds) >= 0 &&
+		    !vigil_event_get(ev, "known_issue"))
+			(void)kl_signatures_apply(k->sigs, ev);
+	}
 	return vigil_emit(k->ctx, ev);
 }
 

@@ -36,6 +36,8 @@
  *   kind = soft_lockup, panic          ; event kinds (globs allowed)
  *   frames = netdev_pick_tx, ovs_vport_send   ; ordered subsequence of frame symbols
  *   field.ip.symbol = ~^netdev_pick_tx$       ; dotted event path, PCRE2 with ~, else exact
+ *   field.raw = ~virtblk                ; the report's raw lines: any line matching
+ *   field.active_conditions = ~vhost_backend/ ; live only (kmsg adds them)
  *   kernel = >=4.14, <5.11              ; version constraints on the report's kernel
  *
  * The first matching signature (file order, files in lexical order) wins.

@@ -319,8 +319,34 @@ static const char *json_str(json_object *o, char *buf, size_t size)
 		return NULL;
 	if (json_object_is_type(o, json_type_string))
 		return json_object_get_string(o);
-	snprintf(buf, size, "%s", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	snprintf(buf, size, "%s", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	return buf;
+}
+
+static bool match_value(const struct kl_field_match *f, const char *v)
+{
+	if (!f->re)
+		return streq(v, f->value);
+	pcre2_match_data *md = pcre2_match_data_create_from_pattern(f->re, NULL);
+	if (!md)
+		return false;
+	int rc = pcre2_match(f->re, (PCRE2_SPTR)v, strlen(v), 0, 0, md, NULL);
+	pcre2_match_data_free(md);
+	return rc >= 0;
+}
+
+/* field.raw: the raw report lines are not a field of the event; a line
+ * matching is enough. */
+static bool match_raw(const struct kl_field_match *f, const struct vigil_event *ev)
+{
+	json_object *raw = vigil_event_raw(ev);
+	size_t n = raw && json_object_is_type(raw, json_type_array) ? json_object_array_length(raw) : 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *line = json_object_get_string(json_object_array_get_idx(raw, i));
+		if (line && match_value(f, line))
+			return true;
+	}
+	return false;
 }
 
 static bool match_fields(const struct kl_sig *g, const struct vigil_event *ev)
@@ -328,20 +354,15 @@ static bool match_fields(const struct kl_sig *g, const struct vigil_event *ev)
 	for (size_t i = 0; i < g->nfields; i++) {
 		const struct kl_field_match *f = &g->fields[i];
 		char buf[512];
+		if (streq(f->path, "raw")) {
+			if (!match_raw(f, ev))
+				return false;
+			continue;
+		}
 		const char *v = json_str(vigil_event_lookup(ev, f->path), buf, sizeof(buf));
 		if (!v && streq(f->path, "kind"))
 			v = vigil_event_kind(ev);
-		if (!v)
-			return false;
-		if (f->re) {
-			pcre2_match_data *md = pcre2_match_data_create_from_pattern(f->re, NULL);
-			if (!md)
-				return false;
-			int rc = pcre2_match(f->re, (PCRE2_SPTR)v, strlen(v), 0, 0, md, NULL);
-			pcre2_match_data_free(md);
-			if (rc < 0)
-				return false;
-		} else if (!streq(v, f->value))
+		if (!v || !match_value(f, v))
 			return false;
 	}
 	return true;

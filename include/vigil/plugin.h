@@ -138,6 +138,8 @@ uint64_t vigil_event_realtime(const struct vigil_event *ev);  /* usec since epoc
 uint64_t vigil_event_monotonic(const struct vigil_event *ev); /* usec */
 unsigned vigil_event_count(const struct vigil_event *ev);
 const char *vigil_event_dedup_key(const struct vigil_event *ev);
+/* The raw report lines: a JSON array of strings, owned by the event. */
+json_object *vigil_event_raw(const struct vigil_event *ev);
 
 void vigil_event_set_severity(struct vigil_event *ev, enum vigil_severity sev);
 int vigil_event_set_summary(struct vigil_event *ev, const char *fmt, ...)
@@ -190,6 +192,10 @@ int vigil_emit(struct vigil_ctx *ctx, struct vigil_event *ev);
  * emitting it: for records a plugin sends itself (e.g. a heartbeat), so
  * they still go through the one encoder. */
 int vigil_event_finalize(struct vigil_ctx *ctx, struct vigil_event *ev);
+
+/* Conditions raised by any plugin and not yet cleared, as a new JSON array
+ * of their names (["vhost_backend/vdb", "blk_stall/vdb"]); NULL when none. */
+json_object *vigil_active_conditions(struct vigil_ctx *ctx);
 
 /* A summary of the agent for heartbeats: {"version", "uptime_s",
  * "plugins": {name: state}, "events_emitted"}. New object. */

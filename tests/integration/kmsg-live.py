@@ -6,16 +6,19 @@ report becomes one event after the quiet period, a userspace-facility
 record with the same text is ignored and counted, a sequence gap becomes
 kmsg_lost, a restart in the same boot resumes after the saved (boot_id,
 seq) without repeats, a real /dev/kmsg read of this boot emits no false
-events, and `vigild --replay` classifies the seed incidents."""
+events, `vigild --replay` classifies the seed incidents, and a live report
+carries the conditions other plugins hold active (a hung task while a
+vhost backend is lost gets that known issue; after the clear it does not)."""
 import json
 import re
 import os
+import shutil
 import signal
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vigiltest import PLUGINS, SOURCE, VIGILD, Daemon, Scratch, Tap, run  # noqa: E402
+from vigiltest import BUILD, PLUGINS, SOURCE, VIGILD, Daemon, Scratch, Tap, run  # noqa: E402
 
 FIX = os.path.join(SOURCE, "tests", "fixtures", "kmsg")
 
@@ -46,7 +49,7 @@ def reports(d):
     return [e for e in d.events if e.get("kind") and not e["kind"].startswith("agent_")]
 
 
-tap = Tap(11)
+tap = Tap(14)
 s = Scratch("kmsg")
 try:
     fifo = s.path("kmsg.fifo")
@@ -155,6 +158,62 @@ try:
     tap.ok(r.returncode == 0 and len(evs) == 1 and evs[0]["kind"] == "bug"
            and evs[0].get("module") == "xen_evtchn" and evs[0].get("pid") == 7959,
            "--replay - (stdin) of a joined syslog paste: one bug event in xen_evtchn", r.stderr[-2000:])
+
+    # 12-14: live context. testemit (test-only plugin) raises and clears the
+    # condition blkstall raises for a lost vhost-user-blk backend; the kernel
+    # report is the QEMU lab's real hung task of a dd behind it.
+    temit = os.path.join(BUILD, "tests", "integration", "plugins", ".libs", "testemit.so")
+    if os.path.exists(temit):
+        pdir = s.path("plugins-ctx")
+        os.makedirs(pdir)
+        os.chmod(pdir, 0o755)
+        for src in (os.path.join(PLUGINS, "kmsg.so"), temit):
+            shutil.copy(src, pdir)
+            os.chmod(os.path.join(pdir, os.path.basename(src)), 0o755)
+        fifo2, efifo = s.path("kmsg2.fifo"), s.path("emit.fifo")
+        os.mkfifo(fifo2, 0o600)
+        os.mkfifo(efifo, 0o600)
+        conf = ("[agent]\nlock_memory = no\nplugins = kmsg, testemit\ndedup_window = 0\n\n"
+                f"[kmsg]\ndevice = {fifo2}\nquiet_period = 300ms\n\n[testemit]\nfifo = {efifo}\n\n"
+                "[rule all]\nmatch = *\nactions = log\n")
+        d4 = Daemon(Scratch("kmsg-ctx"), conf, plugin_dir=pdir, extra_args=("--data-dir", os.path.join(SOURCE, "conf")))
+        ok = d4.start()
+        hung = [re.sub(r"^\[[ 0-9.]+\] ", "", l.rstrip("\n"))
+                for l in open(os.path.join(FIX, "hung-task-6.1-vhost-user-blk-lab.log"))]
+
+        def emit(active):
+            fd = os.open(efifo, os.O_WRONLY | os.O_NONBLOCK)
+            os.write(fd, (json.dumps({"kind": "vhost_backend_lost", "severity": "critical",
+                                      "fields": {"condition": "vhost_backend/vdb", "active": active}}) + "\n").encode())
+            os.close(fd)
+
+        def report(first, pid):
+            return "".join("4,%d,%d,-;%s\n" % (first + i, 10992626 + i, l.replace(":150", ":%d" % pid)
+                                                .replace("pid:150", "pid:%d" % pid)) for i, l in enumerate(hung))
+
+        emit(True)
+        d4.wait_event(lambda e: e.get("kind") == "vhost_backend_lost" and e.get("active") is True, timeout=10)
+        st = d4.ctl_json("status") if ok else {}
+        tap.ok("vhost_backend/vdb" in (st.get("active_conditions") or {}),
+               "vigilctl status lists the active condition", json.dumps(st.get("active_conditions")))
+        k = os.open(fifo2, os.O_WRONLY | os.O_NONBLOCK)
+        os.write(k, report(1, 150).encode())
+        h1 = d4.wait_event(lambda e: e.get("kind") == "hung_task" and e.get("pid") == 150, timeout=10)
+        tap.ok(h1 is not None and "vhost_backend/vdb" in (h1.get("active_conditions") or []) and
+               (h1.get("known_issue") or {}).get("id") == "vhost-user-blk-backend-loss",
+               "hung task while the backend condition is active: active_conditions + the backend-loss known issue",
+               json.dumps(h1)[:1500] + "\n" + d4.diag())
+        emit(False)
+        d4.wait_event(lambda e: e.get("kind") == "vhost_backend_lost" and e.get("active") is False, timeout=10)
+        os.write(k, report(100, 151).encode())
+        h2 = d4.wait_event(lambda e: e.get("kind") == "hung_task" and e.get("pid") == 151, timeout=10)
+        tap.ok(h2 is not None and "active_conditions" not in h2 and h2.get("known_issue") is None,
+               "after the clear: the same report has no condition and no known issue", json.dumps(h2)[:1500])
+        os.close(k)
+        d4.stop()
+    else:
+        for _ in range(3):
+            tap.skip("live conditions", "testemit plugin not built")
 finally:
     s.cleanup()
 tap.done()

@@ -527,6 +527,40 @@ static void test_signature_errors(void **state)
 	assert_true(kl_kernel_version("5.10.0-136.12.0.88.ctl3.aarch64") > kl_kernel_version("5.4.200"));
 }
 
+/* The lab's real hung-task report of a dd whose vhost-user-blk backend was
+ * stopped: the report names no disk, so alone it gets no known issue; with
+ * the live evidence kmsg adds (blkstall's vhost_backend condition active) it
+ * is the backend loss; an unrelated active condition changes nothing. */
+static void test_live_conditions_signature(void **state)
+{
+	struct kl_signatures *sigs = load_sigs();
+	char path[4096], *buf = NULL;
+	size_t len = 0;
+	struct collect c = {.n = 0};
+
+	snprintf(path, sizeof(path), "%s/tests/fixtures/kmsg/hung-task-6.1-vhost-user-blk-lab.log", srcdir());
+	assert_int_equal(vigil_read_file(AT_FDCWD, path, 1 << 20, &buf, &len), 0);
+	assert_int_equal(kl_scan_buffer(buf, len, sigs, collect_cb, &c), 1);
+	struct vigil_event *ev = c.ev[0];
+	assert_null(vigil_event_get(ev, "known_issue"));
+
+	json_object *other = json_object_new_array();
+	json_object_array_add(other, json_object_new_string("link/eth0"));
+	assert_int_equal(vigil_event_set_json(ev, "active_conditions", other), 0);
+	assert_int_equal(kl_signatures_apply(sigs, ev), 0);
+
+	json_object *lost = json_object_new_array();
+	json_object_array_add(lost, json_object_new_string("blk_stall/vdb"));
+	json_object_array_add(lost, json_object_new_string("vhost_backend/vdb"));
+	assert_int_equal(vigil_event_set_json(ev, "active_conditions", lost), 0);
+	assert_int_equal(kl_signatures_apply(sigs, ev), 1);
+	assert_string_equal(json_object_get_string(vigil_event_lookup(ev, "known_issue.id")),
+			    "vhost-user-blk-backend-loss");
+	collect_clear(&c);
+	free(buf);
+	kl_signatures_free(sigs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -540,6 +574,7 @@ int main(void)
 		cmocka_unit_test(test_fuzz_regressions),
 		cmocka_unit_test(test_signature_errors),
 		cmocka_unit_test(test_wait_frames),
+		cmocka_unit_test(test_live_conditions_signature),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1238,7 +1238,8 @@ def sc_vhost_user_blk(lab):
     i, l = vm.console.wait_re(r"INFO: task dd:\d+ blocked for more than \d+ seconds", 60, c, vm.alive)
     lab.note("vhost_user_blk: hung-task report %.1fs after SIGSTOP" % (time.monotonic() - t0))
     if stall is not None:
-        kern_hung = vm.expect("hung_task", {"comm": "dd"}, 30, ev0)
+        # the shipped signature names the lost backend on the kernel's report
+        kern_hung = vm.expect("hung_task", {"comm": "dd", "known_issue.id": "vhost-user-blk-backend-loss"}, 30, ev0)
         for e in (stall, lost):
             if e and kern_hung and e.get("monotonic_usec", 0) > kern_hung.get("monotonic_usec", 0):
                 raise Fail("%s came after the kernel's hung-task report" % e["kind"])
