@@ -1199,6 +1199,9 @@ int vigil_core_start(struct vigil_core *c)
 int vigil_core_run(struct vigil_core *c)
 {
 	int r = sd_event_loop(c->loop);
+	/* Actions first, as on reload: a plugin's fini frees what is left of
+	 * its instances, and they must not be freed a second time. */
+	actions_free(c);
 	for (size_t i = c->n_plugins; i > 0; i--)
 		plugin_stop(c, &c->plugins[i - 1]);
 	return r;

@@ -183,14 +183,19 @@ class Vigild:
         self.proc = None
 
     def stop(self):
+        """SIGTERM; returns the exit status (negative: killed by that signal)."""
+        rc = None
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(10)
+                rc = self.proc.wait(15)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-                self.proc.wait()
+                rc = self.proc.wait()
+        elif self.proc:
+            rc = self.proc.returncode
         self.proc = None
+        return rc
 
 
 def tmpdir(name):
