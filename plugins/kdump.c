@@ -547,6 +547,18 @@ static void kdump_maybe_arm(struct kdump_plugin *p, bool rearm, const char *why)
 
 /* ------------------------------------------------------------------ hotplug */
 
+/* (Re)start a one-shot timer `delay` from now: bursts of changes re-arm
+ * once, after the last one. */
+static void kdump_debounce(struct kdump_plugin *p, sd_event_source **s, uint64_t delay, sd_event_time_handler_t cb)
+{
+	if (!*s)
+		(void)sd_event_add_time_relative(vigil_loop(p->ctx), s, CLOCK_MONOTONIC, delay, USEC_PER_SEC / 10, cb, p);
+	else {
+		(void)sd_event_source_set_time_relative(*s, delay);
+		(void)sd_event_source_set_enabled(*s, SD_EVENT_ONESHOT);
+	}
+}
+
 static int on_rearm_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct kdump_plugin *p = userdata;
@@ -571,13 +583,7 @@ static int on_uevent(sd_event_source *s, int fd, uint32_t revents, void *userdat
 	if (!relevant)
 		return 0;
 	p->hotplug_events++;
-	if (!p->rearm_timer)
-		(void)sd_event_add_time_relative(vigil_loop(p->ctx), &p->rearm_timer, CLOCK_MONOTONIC, p->rearm_delay,
-						 USEC_PER_SEC / 10, on_rearm_timer, p);
-	else {
-		(void)sd_event_source_set_time_relative(p->rearm_timer, p->rearm_delay);
-		(void)sd_event_source_set_enabled(p->rearm_timer, SD_EVENT_ONESHOT);
-	}
+	kdump_debounce(p, &p->rearm_timer, p->rearm_delay, on_rearm_timer);
 	return 0;
 }
 
@@ -649,13 +655,7 @@ static int on_boot_change(sd_event_source *s, const struct inotify_event *ev, vo
 	p->kernel_updates++;
 	/* A package writes the image, then regenerates the initramfs: wait for
 	 * the writes to settle (each change restarts the delay). */
-	if (!p->update_timer)
-		(void)sd_event_add_time_relative(vigil_loop(p->ctx), &p->update_timer, CLOCK_MONOTONIC, p->update_delay,
-						 USEC_PER_SEC / 10, on_update_timer, p);
-	else {
-		(void)sd_event_source_set_time_relative(p->update_timer, p->update_delay);
-		(void)sd_event_source_set_enabled(p->update_timer, SD_EVENT_ONESHOT);
-	}
+	kdump_debounce(p, &p->update_timer, p->update_delay, on_update_timer);
 	return 0;
 }
 
