@@ -699,6 +699,17 @@ static bool is_action_name(const char *name, void *userdata)
 	return false;
 }
 
+/* [agent] plugins: the plugins to run; an empty list means all of them. */
+static bool plugin_wanted(const struct vigil_section *agent, const char *name)
+{
+	const char *const *wanted;
+	size_t n = agent ? vigil_cfg_list(agent, "plugins", &wanted) : 0;
+	for (size_t i = 0; i < n; i++)
+		if (streq(wanted[i], name))
+			return true;
+	return n == 0;
+}
+
 /* Validate every section of cfg against the loaded plugins; build the policy. */
 static int validate_config(struct vigil_core *c, struct vigil_config *cfg, struct vigil_policy **ret_policy,
 			   struct vigil_config_errors *errs)
@@ -742,6 +753,17 @@ static int validate_config(struct vigil_core *c, struct vigil_config *cfg, struc
 		}
 	}
 	struct vigil_section *agent = vigil_config_find(cfg, "agent");
+	if (agent && c->plugins) { /* at start the loader checks the list itself */
+		const char *const *wanted;
+		size_t n = vigil_cfg_list(agent, "plugins", &wanted);
+		for (size_t i = 0; i < n; i++)
+			if (!plugin_find(c, wanted[i])) {
+				vigil_config_errors_add(errs, "%s: [agent] plugins: plugin '%s' not found in %s "
+							"(plugins are loaded at start: a new plugin file needs a restart)",
+							vigil_section_where(agent), wanted[i], c->plugin_dir);
+				failed = -EINVAL;
+			}
+	}
 	uint64_t window = 60 * USEC_PER_SEC;
 	size_t dmax = 4096;
 	if (agent) {
@@ -1243,8 +1265,18 @@ int vigil_core_reload(struct vigil_core *c)
 	for (size_t i = 0; i < c->n_plugins; i++) {
 		struct plugin_entry *pe = &c->plugins[i];
 		struct vigil_section *old_own = pe->own_sec;
+		bool want = plugin_wanted(c->agent_sec, pe->lp->desc->name);
 		pe->own_sec = NULL;
-		if (pe->state == P_RUNNING && pe->lp->desc->reload) {
+		if (!want) {
+			if (pe->state != P_DISABLED)
+				log_info("plugin %s: no longer in [agent] plugins, stopping it", pe->lp->desc->name);
+			plugin_stop(c, pe);
+			pe->state = P_DISABLED;
+		} else if (pe->state == P_DISABLED) {
+			log_info("plugin %s: now in [agent] plugins, starting it", pe->lp->desc->name);
+			pe->state = P_LOADED;
+			(void)plugin_start(c, pe);
+		} else if (pe->state == P_RUNNING && pe->lp->desc->reload) {
 			pe->sec = plugin_section(c, pe);
 			r = pe->sec ? pe->lp->desc->reload(&pe->ctx, pe->data, pe->sec) : -ENOMEM;
 			if (r < 0) {

@@ -18,7 +18,7 @@ from vigiltest import PLUGINS, SOURCE, VIGILD, Daemon, Scratch, Tap, run  # noqa
 
 BASE = "[agent]\nlock_memory = no\n\n[rule all]\nmatch = *\nactions = log\n"
 
-tap = Tap(19)
+tap = Tap(22)
 s = Scratch("daemon")
 try:
     # 1: the shipped configuration validates with the built plugins.
@@ -163,6 +163,43 @@ try:
     d = Daemon(s, BASE, name="plain.conf")
     ok = d.start()
     tap.ok(ok and d.stop() == 0, "runs and stops without NOTIFY_SOCKET", d.diag())
+
+    # 20-22: SIGHUP applies a changed [agent] plugins list: plugins start and stop.
+    def with_plugins(names):
+        return BASE.replace("lock_memory = no", "lock_memory = no\nplugins = " + names)
+
+    def states(d):
+        return {p["name"]: p["state"] for p in d.ctl_json("status").get("plugins", [])}
+
+    def reload_to(d, text):
+        with open(d.conf, "w") as f:
+            f.write(text)
+        n = d.ctl_json("status").get("reloads", 0) + d.ctl_json("status").get("reload_failures", 0)
+        d.kill(signal.SIGHUP)
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            st = d.ctl_json("status")
+            if st.get("reloads", 0) + st.get("reload_failures", 0) > n:
+                return st
+            time.sleep(0.1)
+        return {}
+
+    d = Daemon(s, with_plugins("link"), name="plugins.conf")
+    d.start()
+    st0 = states(d)
+    reload_to(d, with_plugins("link, dstate"))
+    st1 = states(d)
+    tap.ok(st0.get("link") == "running" and st0.get("dstate") == "disabled" and
+           st1.get("link") == "running" and st1.get("dstate") == "running",
+           "reload adds dstate to [agent] plugins: it starts, link keeps running", f"{st0}\n{st1}\n" + d.diag())
+    reload_to(d, with_plugins("dstate"))
+    st2 = states(d)
+    tap.ok(st2.get("link") == "disabled" and st2.get("dstate") == "running",
+           "reload drops link from [agent] plugins: it stops", f"{st2}\n" + d.diag())
+    st3 = reload_to(d, with_plugins("dstate, nosuchplugin"))
+    tap.ok(st3.get("reload_failures") == 1 and d.wait_log("plugin 'nosuchplugin' not found") and
+           states(d) == st2 and d.stop() == 0,
+           "a plugin that is not there: reload refused, the running set kept, clean stop", d.diag())
 finally:
     s.cleanup()
 tap.done()
