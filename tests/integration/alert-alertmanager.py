@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """alert: Debian's real prometheus-alertmanager on loopback. A vigil alert is
 visible through GET /api/v2/alerts with the right labels and annotations; a
-condition fires while active and is resolved when it clears."""
+condition fires while active and is resolved when it clears; the heartbeat
+is a VigilHeartbeat alert that stays firing while beats come."""
 import json
 import os
 import shutil
@@ -12,7 +13,7 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import alertlib as L  # noqa: E402
 
-t = L.Tap(5)
+t = L.Tap(7)
 AM = shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
 if not L.have_build():
     t.skip_rest("plugins not built")
@@ -40,7 +41,7 @@ def get(path):
 ready = L.wait_for(lambda: urllib.request.urlopen(base + "/-/ready", timeout=1).status == 200
                    if get("/api/v2/status") is not None else False, 15)
 t.ok(ready, "alertmanager up on loopback")
-d = L.Vigild(tmp, "[action alert-am]\nurl = %s\nformat = alertmanager\nresend_interval = 2s\n" % base,
+d = L.Vigild(tmp, "[action alert-am]\nurl = %s\nformat = alertmanager\nresend_interval = 2s\nheartbeat_interval = 1s\n" % base,
              rule_match="soft_lockup link_*").start()
 d.emit(1, kind="soft_lockup", severity="critical", summary="soft lockup on CPU#3 for 22s in kworker/3:1 (pid 1234)",
        fields={"cpu": 3, "comm": "kworker/3:1", "pid": 1234,
@@ -76,7 +77,16 @@ st = d.endpoint_status("alert-am")
 t.ok(gone and st["counters"]["resends"] >= 1 and alerts("KernelSoftLockup"),
      "cleared condition resolved (no longer active), after %d re-sends; the one-shot alert stays" % st["counters"]["resends"],
      json.dumps(get("/api/v2/alerts"))[:1500])
-d.stop()
+# The heartbeat: a VigilHeartbeat alert held firing (endsAt = 2 intervals +
+# 30 s ahead) while beats come: a receiver can page when it stops.
+hb = L.wait_for(lambda: alerts("VigilHeartbeat"), 10)
+hb = hb[0] if hb else {}
+beats = d.endpoint_status("alert-am").get("counters", {}).get("heartbeats", 0)
+t.ok(hb.get("status", {}).get("state") == "active" and hb.get("labels", {}).get("instance") and
+     hb.get("endsAt", "") > hb.get("updatedAt", "~") and beats >= 1,
+     "heartbeat: VigilHeartbeat active in Alertmanager, endsAt ahead (%d beats)" % beats, json.dumps(hb))
+rc = d.stop()
+t.ok(rc == 0, "clean stop (rc %s)" % rc, d.logtext()[-1500:])
 am.terminate()
 am.wait()
 t.done()
