@@ -6,19 +6,19 @@
 #include <fcntl.h>
 #include <time.h>
 
-int vigil_read_file(int dirfd, const char *path, size_t max, char **ret, size_t *ret_len)
+int vigil_read_fd(int fd, size_t max, bool truncate, char **ret, size_t *ret_len)
 {
-	_cleanup_close_ int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return negative_errno();
 	size_t cap = 4096 < max ? 4096 : max, len = 0;
 	_cleanup_free_ char *buf = malloc(cap + 1);
 	if (!buf)
 		return -ENOMEM;
 	for (;;) {
 		if (len == cap) {
-			if (cap >= max)
+			if (cap >= max) {
+				if (truncate)
+					break;
 				return -EFBIG;
+			}
 			size_t ncap = cap * 2 > max ? max : cap * 2;
 			char *n = realloc(buf, ncap + 1);
 			if (!n)
@@ -41,6 +41,14 @@ int vigil_read_file(int dirfd, const char *path, size_t max, char **ret, size_t 
 		*ret_len = len;
 	*ret = TAKE_PTR(buf);
 	return 0;
+}
+
+int vigil_read_file(int dirfd, const char *path, size_t max, char **ret, size_t *ret_len)
+{
+	_cleanup_close_ int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return negative_errno();
+	return vigil_read_fd(fd, max, false, ret, ret_len);
 }
 
 int vigil_read_line(int dirfd, const char *path, char **ret)

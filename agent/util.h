@@ -49,6 +49,10 @@ static inline bool endswith(const char *s, const char *suffix)
 }
 static inline const char *strempty(const char *s) { return s ? s : ""; }
 
+/* Read fd to EOF into a NUL-terminated buffer of at most max bytes (one
+ * loop for files, dumps and sockets). More than max: -EFBIG, or with
+ * truncate the first max bytes. */
+int vigil_read_fd(int fd, size_t max, bool truncate, char **ret, size_t *ret_len);
 /* Read a whole small file (sysfs/procfs/state) into a NUL-terminated
  * buffer, at most max bytes. Trailing newline kept. */
 int vigil_read_file(int dirfd, const char *path, size_t max, char **ret, size_t *ret_len);

@@ -44,31 +44,10 @@ static int request(const char *sock, json_object *req, json_object **ret)
 		r = vigil_write_all(fd, "\n", 1);
 	if (r < 0)
 		return r;
-	size_t cap = 65536, len = 0;
-	_cleanup_free_ char *buf = malloc(cap + 1);
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		if (len == cap) {
-			if (cap >= 64 * 1024 * 1024)
-				return -EFBIG;
-			char *n = realloc(buf, cap * 2 + 1);
-			if (!n)
-				return -ENOMEM;
-			buf = n;
-			cap *= 2;
-		}
-		ssize_t n = read(fd, buf + len, cap - len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return negative_errno();
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	buf[len] = 0;
+	_cleanup_free_ char *buf = NULL;
+	r = vigil_read_fd(fd, 64 * 1024 * 1024, false, &buf, NULL);
+	if (r < 0)
+		return r;
 	*ret = json_tokener_parse(buf);
 	return *ret ? 0 : -EBADMSG;
 }

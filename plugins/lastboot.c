@@ -183,33 +183,13 @@ static int lb_read(const char *path, uint64_t max, char **ret, size_t *ret_len, 
 		if (lseek(fd, ret_st->st_size - (off_t)max, SEEK_SET) < 0)
 			return negative_errno();
 	}
-	/* pstore files may report size 0 or the real one; read up to max */
-	size_t cap = 64 * 1024, len = 0;
-	_cleanup_free_ char *buf = malloc(cap + 1);
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		if (len == cap) {
-			if (cap >= max)
-				break; /* bounded: the head of a huge file is enough */
-			size_t ncap = cap * 2 > max ? (size_t)max : cap * 2;
-			char *nb = realloc(buf, ncap + 1);
-			if (!nb)
-				return -ENOMEM;
-			buf = nb;
-			cap = ncap;
-		}
-		ssize_t n = read(fd, buf + len, cap - len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return negative_errno();
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	buf[len] = '\0';
+	/* pstore files may report size 0 or the real one; read up to max
+	 * (bounded: the head of a huge file is enough) */
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0;
+	int r = vigil_read_fd(fd, (size_t)max, true, &buf, &len);
+	if (r < 0)
+		return r;
 	if ((uint64_t)ret_st->st_size > max) { /* drop the cut first line */
 		char *nl = memchr(buf, '\n', len);
 		if (nl) {
