@@ -1048,7 +1048,8 @@ int kl_scanner_feed(struct kl_scanner *s, const struct kl_line *l)
 			return k < 0 ? k : s->emitted;
 		}
 		/* another CPU's NMI backtrace for a report opened by a different caller */
-		if (l->caller[0] && (r = most_recent(s)) && kl_is_body(t, n) && (t[0] == ' ' || t[0] == 'C' || t[0] == 'N'))
+		if (l->caller[0] && (r = most_recent(s)) && n > 0 && kl_is_body(t, n) &&
+		    (t[0] == ' ' || t[0] == 'C' || t[0] == 'N'))
 			report_append(r, l);
 		return s->emitted;
 	}

@@ -492,6 +492,46 @@ static void test_fuzz_regressions(void **state)
 	}
 }
 
+/* Every input the fuzzers found crashing (tests/fixtures/kmsg-fuzz), through
+ * each entry point, from exact-size heap buffers. */
+static void test_fuzz_crash_inputs(void **state)
+{
+	char dir[4096];
+	snprintf(dir, sizeof(dir), "%s/tests/fixtures/kmsg-fuzz", srcdir());
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	struct dirent *de;
+	unsigned files = 0;
+	while ((de = readdir(d))) {
+		char path[8192], *buf = NULL;
+		size_t len = 0;
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		assert_int_equal(vigil_read_file(AT_FDCWD, path, 1 << 20, &buf, &len), 0);
+		char *b = malloc(len ? len : 1);
+		assert_non_null(b);
+		memcpy(b, buf, len);
+		struct collect c = {.n = 0};
+		assert_true(kl_scan_buffer(b, len, NULL, collect_cb, &c) >= 0);
+		struct kl_record r;
+		kl_parse_record(b, len, &r);
+		struct kl_line l;
+		kl_parse_line(b, len, &l);
+		struct kl_scanner *s;
+		assert_int_equal(kl_scanner_new(NULL, collect_cb, &c, &s), 0);
+		assert_true(kl_scanner_feed_text(s, b, len) >= 0);
+		assert_true(kl_scanner_finish(s) >= 0);
+		kl_scanner_free(s);
+		collect_clear(&c);
+		free(b);
+		free(buf);
+		files++;
+	}
+	closedir(d);
+	assert_true(files >= 4);
+}
+
 static void test_signature_errors(void **state)
 {
 	struct kl_signatures *s = NULL;
@@ -572,6 +612,7 @@ int main(void)
 		cmocka_unit_test(test_interleaved_callers),
 		cmocka_unit_test(test_chunked),
 		cmocka_unit_test(test_fuzz_regressions),
+		cmocka_unit_test(test_fuzz_crash_inputs),
 		cmocka_unit_test(test_signature_errors),
 		cmocka_unit_test(test_wait_frames),
 		cmocka_unit_test(test_live_conditions_signature),
