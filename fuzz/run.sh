@@ -24,6 +24,8 @@ done
 # corpus: whole fixtures for scan; single lines for line; kmsg records for record
 mkdir -p "$out/corpus-scan" "$out/corpus-line" "$out/corpus-record"
 cp "$here"/tests/fixtures/kmsg/*.log "$here"/tests/fixtures/kmsg/*.txt "$out/corpus-scan/" 2>/dev/null || true
+# every input a fuzzer ever found failing is run again first, by every target
+for t in scan line record; do cp "$here"/tests/fixtures/kmsg-fuzz/* "$out/corpus-$t/"; done
 i=0
 cat "$here"/tests/fixtures/kmsg/*.log "$here"/tests/fixtures/kmsg/*.txt | head -400 | while IFS= read -r l; do
 	i=$((i + 1)); printf '%s' "$l" > "$out/corpus-line/l$i"

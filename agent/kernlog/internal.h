@@ -6,6 +6,11 @@
 
 /* "Mon DD HH:MM:SS[.frac] " at p → position after it, or NULL. */
 const char *kl_syslog_stamp_end(const char *p, const char *end);
+/* "[%5lu.%06lu] " at p (the dmesg stamp, any padding, 0-9 fraction digits)
+ * → position after it and its one following blank, *ts in µs (ts may be
+ * NULL); or NULL. The one parser of this stamp: the replay fast path uses
+ * it too, so both paths agree on what is a dmesg line. */
+const char *kl_dmesg_stamp_end(const char *p, const char *end, int64_t *ts);
 
 /* Report classes. */
 enum kl_kind {

@@ -74,35 +74,45 @@ static const char *parse_caller_brackets(const char *p, const char *end, struct 
 	return s;
 }
 
-/* "[  12.345678]" → ts; returns position after "] " or NULL. */
-static const char *parse_dmesg_ts(const char *p, const char *end, int64_t *ret_ts)
+/* "[  12.345678]" (p at the '[') → position after "] " or NULL; *ret_ts
+ * in µs unless ret_ts is NULL (the replay fast path only needs the shape).
+ * Seconds: 1-19 digits worth at most INT64_MAX µs; fraction: 0-9 digits
+ * ("[  240.]": some MIPS/3.0 consoles). Runs for every line of a saved log:
+ * plain digit loops, and the seconds' value is only needed to bound a
+ * stamp of more than 12 digits. */
+const char *kl_dmesg_stamp_end(const char *p, const char *end, int64_t *ret_ts)
 {
 	const char *s = p + 1;
-	uint64_t sec = 0, frac = 0;
 	while (s < end && *s == ' ')
 		s++;
-	/* plain digit loops (this runs for every line of a saved log) */
 	const char *d = s;
-	const char *lim = end - s > 19 ? s + 19 : end;
-	for (; s < lim && is_digit(*s); s++)
-		sec = sec * 10 + (uint64_t)(*s - '0');
-	if (s == d || s >= end || *s != '.')
+	while (s < end && is_digit(*s))
+		s++;
+	size_t ni = (size_t)(s - d);
+	if (ni == 0 || ni > 19 || s >= end || *s != '.')
 		return NULL;
-	s++;
-	const char *f = s;
-	lim = end - s > 10 ? s + 10 : end;
-	for (; s < lim && is_digit(*s); s++)
-		frac = frac * 10 + (uint64_t)(*s - '0');
+	const char *f = ++s;
+	while (s < end && is_digit(*s))
+		s++;
 	size_t nd = (size_t)(s - f);
 	if (s >= end || *s != ']' || nd > 9)
-		return NULL; /* nd == 0: "[  240.]" (some MIPS/3.0 consoles) */
-	for (; nd < 6; nd++)
-		frac *= 10;
-	for (; nd > 6; nd--)
-		frac /= 10;
-	if (sec > INT64_MAX / 1000000 - 1)
 		return NULL;
-	*ret_ts = (int64_t)(sec * 1000000 + frac);
+	if (ni > 12 || ret_ts) {
+		uint64_t sec = 0, frac = 0;
+		for (const char *c = d; c < d + ni; c++)
+			sec = sec * 10 + (uint64_t)(*c - '0');
+		if (sec > INT64_MAX / 1000000 - 1)
+			return NULL;
+		if (ret_ts) {
+			for (const char *c = f; c < f + nd; c++)
+				frac = frac * 10 + (uint64_t)(*c - '0');
+			for (; nd < 6; nd++)
+				frac *= 10;
+			for (; nd > 6; nd--)
+				frac /= 10;
+			*ret_ts = (int64_t)(sec * 1000000 + frac);
+		}
+	}
 	s++;
 	if (s < end && *s == ' ')
 		s++;
@@ -251,7 +261,7 @@ static void strip_inner_ts(struct kl_line *l)
 	const char *p = l->text, *end = l->text + l->len;
 	if (p < end && *p == '[') {
 		int64_t ts;
-		const char *q = parse_dmesg_ts(p, end, &ts);
+		const char *q = kl_dmesg_stamp_end(p, end, &ts);
 		if (q) {
 			l->ts_usec = ts;
 			p = parse_caller_brackets(q, end, l);
@@ -311,7 +321,7 @@ static bool parse_dmesg_x(const char *p, const char *end, struct kl_line *l)
 	l->len = (size_t)(end - s);
 	if (l->len && *s == '[') {
 		int64_t ts;
-		const char *q = parse_dmesg_ts(s, end, &ts);
+		const char *q = kl_dmesg_stamp_end(s, end, &ts);
 		if (q) {
 			l->ts_usec = ts;
 			q = parse_caller_brackets(q, end, l);
@@ -456,7 +466,7 @@ static bool find_embedded_dmesg(const char *p, const char *end, struct kl_line *
 		if (!s)
 			return false;
 		int64_t ts;
-		const char *q = parse_dmesg_ts(s, end, &ts);
+		const char *q = kl_dmesg_stamp_end(s, end, &ts);
 		if (q) {
 			l->format = KL_FMT_DMESG;
 			l->ts_usec = ts;
@@ -545,7 +555,7 @@ int kl_parse_line(const char *buf, size_t len, struct kl_line *l)
 		return 0; /* "<6>" alone */
 	if (*p == '[') {
 		int64_t ts;
-		const char *q = parse_dmesg_ts(p, end, &ts);
+		const char *q = kl_dmesg_stamp_end(p, end, &ts);
 		if (q) {
 			l->format = KL_FMT_DMESG;
 			l->ts_usec = ts;
@@ -584,7 +594,7 @@ int kl_parse_line(const char *buf, size_t len, struct kl_line *l)
 				b++;
 			if (b < end && *b == '[') {
 				int64_t ts;
-				const char *r = parse_dmesg_ts(b, end, &ts);
+				const char *r = kl_dmesg_stamp_end(b, end, &ts);
 				if (r) {
 					l->ts_usec = ts;
 					r = parse_caller_brackets(r, end, l);

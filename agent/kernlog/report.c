@@ -1235,34 +1235,14 @@ int kl_scanner_feed_text(struct kl_scanner *s, const char *buf, size_t len)
 	return k;
 }
 
-/* The message text of a plain dmesg line "[%5lu.%06lu] " (optionally with a
- * "[T123]"/"[ C2]" caller), without parsing the timestamp; NULL for any other
- * shape (the full parser handles it). */
+/* The message text of a plain dmesg line "[%5lu.%06lu] msg", with the same
+ * stamp parser as kl_parse_line(); NULL for any other shape, a caller id
+ * ("[T123]"/"[ C2]") included: the full parser handles those. */
 static const char *dmesg_text_fast(const char *p, const char *end)
 {
-	const char *s = p + 1;
-	while (s < end && *s == ' ')
-		s++;
-	const char *d = s;
-	while (s < end && (unsigned)(*s - '0') < 10)
-		s++;
-	if (s == d || s >= end || *s != '.')
+	const char *s = kl_dmesg_stamp_end(p, end, NULL);
+	if (!s || (s < end && *s == '['))
 		return NULL;
-	d = ++s;
-	if (end - s > 7 && (unsigned)(s[0] - '0') < 10 && (unsigned)(s[1] - '0') < 10 && (unsigned)(s[2] - '0') < 10 &&
-	    (unsigned)(s[3] - '0') < 10 && (unsigned)(s[4] - '0') < 10 && (unsigned)(s[5] - '0') < 10 && s[6] == ']') {
-		s += 6; /* "%06lu]": the usual shape */
-	} else {
-		while (s < end && (unsigned)(*s - '0') < 10)
-			s++;
-		if (s == d || s - d > 9 || s >= end || *s != ']')
-			return NULL;
-	}
-	s++;
-	if (s < end && *s == '[')
-		return NULL; /* caller id: full parser */
-	if (s < end && *s == ' ')
-		s++;
 	return s;
 }
 

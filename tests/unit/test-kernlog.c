@@ -62,6 +62,45 @@ static struct kl_signatures *load_sigs(void)
 	return s;
 }
 
+/* The chunk path (with its fast path for benign dmesg lines, the buffer cut
+ * at 'cut') and the line-by-line path must give the same events: same JSON
+ * but for the random id. Checked on every fixture and every fuzz input. */
+static void assert_paths_agree(const char *name, const char *b, size_t len, size_t cut,
+			       const struct kl_signatures *sigs)
+{
+	struct collect fast = {.n = 0}, slow = {.n = 0};
+	struct kl_scanner *s;
+	assert_int_equal(kl_scanner_new(sigs, collect_cb, &fast, &s), 0);
+	assert_true(kl_scanner_feed_chunk(s, b, cut) >= 0);
+	assert_true(kl_scanner_feed_chunk(s, b + cut, len - cut) >= 0);
+	assert_true(kl_scanner_finish(s) >= 0);
+	kl_scanner_free(s);
+	assert_int_equal(kl_scanner_new(sigs, collect_cb, &slow, &s), 0);
+	for (const char *p = b, *end = b + len; p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *e = nl ? nl : end;
+		assert_true(kl_scanner_feed_text(s, p, (size_t)(e - p)) >= 0);
+		p = nl ? nl + 1 : end;
+	}
+	assert_true(kl_scanner_finish(s) >= 0);
+	kl_scanner_free(s);
+	if (fast.n != slow.n)
+		fail_msg("%s (cut %zu): chunk path %zu events, line path %zu", name, cut, fast.n, slow.n);
+	for (size_t i = 0; i < fast.n; i++) {
+		json_object *a = vigil_event_to_json(fast.ev[i]);
+		json_object *o = vigil_event_to_json(slow.ev[i]);
+		json_object_object_del(a, "id");
+		json_object_object_del(o, "id");
+		if (!json_object_equal(a, o))
+			fail_msg("%s (cut %zu) event %zu: chunk path %s\nline path %s", name, cut, i,
+				 json_object_to_json_string(a), json_object_to_json_string(o));
+		json_object_put(a);
+		json_object_put(o);
+	}
+	collect_clear(&fast);
+	collect_clear(&slow);
+}
+
 /* Compare one expected value with the event's (json null == absent). */
 static void check_field(const char *file, size_t idx, struct vigil_event *ev, const char *key, json_object *want)
 {
@@ -122,6 +161,8 @@ static void test_fixtures(void **state)
 		struct collect c = {.n = 0};
 		int n = kl_scan_buffer(buf, len, sigs, collect_cb, &c);
 		assert_true(n >= 0);
+		assert_paths_agree(base, buf, len, 0, sigs);
+		assert_paths_agree(base, buf, len, len / 2, sigs);
 		size_t ne = json_object_array_length(exp);
 		if (c.n != ne) {
 			for (size_t i = 0; i < c.n; i++)
@@ -492,14 +533,16 @@ static void test_fuzz_regressions(void **state)
 	}
 }
 
-/* Every input the fuzzers found crashing (tests/fixtures/kmsg-fuzz), through
- * each entry point, from exact-size heap buffers. */
+/* Every input the fuzzers found failing (tests/fixtures/kmsg-fuzz), through
+ * each entry point, from exact-size heap buffers; and the chunk and line
+ * paths agree on it wherever the buffer is cut. */
 static void test_fuzz_crash_inputs(void **state)
 {
 	char dir[4096];
 	snprintf(dir, sizeof(dir), "%s/tests/fixtures/kmsg-fuzz", srcdir());
 	DIR *d = opendir(dir);
 	assert_non_null(d);
+	struct kl_signatures *sigs = load_sigs();
 	struct dirent *de;
 	unsigned files = 0;
 	while ((de = readdir(d))) {
@@ -524,11 +567,16 @@ static void test_fuzz_crash_inputs(void **state)
 		assert_true(kl_scanner_finish(s) >= 0);
 		kl_scanner_free(s);
 		collect_clear(&c);
+		/* fuzz-scan's check, at its own cut and at every line boundary */
+		assert_paths_agree(de->d_name, b, len, len ? (unsigned char)b[0] % (len + 1) : 0, sigs);
+		for (const char *nl = b; (nl = memchr(nl, '\n', (size_t)(b + len - nl))); nl++)
+			assert_paths_agree(de->d_name, b, len, (size_t)(nl + 1 - b), sigs);
 		free(b);
 		free(buf);
 		files++;
 	}
 	closedir(d);
+	kl_signatures_free(sigs);
 	assert_true(files >= 4);
 }
 
