@@ -8,12 +8,9 @@
 # filesystem is thawed. Always thaws and detaches, even on failure. TAP.
 set -u
 B=${VIGIL_BUILD_DIR:?}; S=${VIGIL_SOURCE_DIR:?}
-echo "1..5"
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-nok() { n=$((n + 1)); echo "not ok $n - $*"; }
-check() { if eval "$1"; then ok "$2"; else nok "$2"; fi; }
-skip_all() { for i in 1 2 3 4 5; do echo "ok $i # SKIP $1"; done; exit 0; }
+TAP_PLAN=5
+. "$S/tests/integration/tap.sh"
+plan
 
 [ -x "$B/vigild" ] && [ -f "$B/plugins/.libs/blkstall.so" ] || skip_all "vigild or blkstall.so not built"
 [ "$(id -u)" = 0 ] || skip_all "needs root (loop devices, mount, fsfreeze)"
@@ -70,14 +67,14 @@ dd_pid=$!
 i=0
 while [ $i -lt 100 ] && ! grep -q "\"kind\":\"blk_stall\".*\"name\":\"$name\"" "$t/out"; do sleep 0.1; i=$((i + 1)); done
 line=$(grep "\"kind\":\"blk_stall\"" "$t/out" | grep "\"name\":\"$name\"" | head -1)
-check '[ -n "$line" ]' "blk_stall for $name while its backing filesystem is frozen (after $((i / 10)).$((i % 10)) s)"
-check 'echo "$line" | grep -q "\"condition\":\"blk_stall/$name\"" && echo "$line" | grep -q "\"active\":true" && echo "$line" | grep -Eq "\"write\":[1-9]"' "blk_stall carries condition, active and the in-flight write"
-check '! grep -q "vhost_backend_lost" "$t/out"' "no vhost_backend_lost for a non-virtio disk"
+check_eval '[ -n "$line" ]' "blk_stall for $name while its backing filesystem is frozen (after $((i / 10)).$((i % 10)) s)"
+check_eval 'echo "$line" | grep -q "\"condition\":\"blk_stall/$name\"" && echo "$line" | grep -q "\"active\":true" && echo "$line" | grep -Eq "\"write\":[1-9]"' "blk_stall carries condition, active and the in-flight write"
+check_eval '! grep -q "vhost_backend_lost" "$t/out"' "no vhost_backend_lost for a non-virtio disk"
 
 fsfreeze -u "$t/mnt" && frozen=0
 i=0
 while [ $i -lt 50 ] && ! grep -q "\"kind\":\"blk_resumed\".*\"name\":\"$name\"" "$t/out"; do sleep 0.1; i=$((i + 1)); done
 line=$(grep "\"kind\":\"blk_resumed\"" "$t/out" | grep "\"name\":\"$name\"" | head -1)
-check '[ -n "$line" ] && echo "$line" | grep -q "\"active\":false"' "blk_resumed after thawing"
+check_eval '[ -n "$line" ] && echo "$line" | grep -q "\"active\":false"' "blk_resumed after thawing"
 wait "$dd_pid" 2>/dev/null; dd_pid=""
-check '[ "$(grep -c "\"kind\":\"blk_stall\"" "$t/out")" = 1 ]' "exactly one blk_stall (no repeats while stalled)"
+check_eval '[ "$(grep -c "\"kind\":\"blk_stall\"" "$t/out")" = 1 ]' "exactly one blk_stall (no repeats while stalled)"

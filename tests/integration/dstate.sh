@@ -10,27 +10,15 @@
 set -u
 
 B=${VIGIL_BUILD_DIR:-$(cd "$(dirname "$0")/../.." && pwd)/_build}
-N=12
+TAP_PLAN=12
 T=$(mktemp -d /tmp/vigil-dstate-test.XXXXXX)
 MNT=$T/mnt
 LOOP=
 PIDS=()
 WRITERS=()
 FROZEN=0
-n=0
-FAILED=0
 
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-nok() { n=$((n + 1)); echo "not ok $n - $*"; FAILED=1; }
-check() {
-	local d=$1; shift
-	if "$@"; then ok "$d"; else nok "$d"; fi
-}
-skip_all() {
-	echo "1..$N"
-	for i in $(seq 1 $N); do echo "ok $i # SKIP $1"; done
-	exit 0
-}
+. "$(dirname "$0")/tap.sh"
 
 cleanup() {
 	[ "$FROZEN" = 1 ] && fsfreeze -u "$MNT" 2>/dev/null
@@ -55,7 +43,7 @@ LOOP=$(losetup -f --show "$T/img" 2>/dev/null) || skip_all "no loop device avail
 mkdir -p "$MNT"
 mount "$LOOP" "$MNT" 2>/dev/null || skip_all "cannot mount the loop device"
 
-echo "1..$N"
+plan
 
 . "$(dirname "$0")/events.sh"
 status() { plugin_status "$1" dstate "$2"; }

@@ -6,16 +6,10 @@
 # one reported by the third run. TAP.
 set -u
 B=${VIGIL_BUILD_DIR:?}; S=${VIGIL_SOURCE_DIR:?}
-echo "1..7"
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-nok() { n=$((n + 1)); echo "not ok $n - $*"; }
-check() { if eval "$1"; then ok "$2"; else nok "$2"; fi; }
-
-if [ ! -x "$B/vigild" ] || [ ! -f "$B/plugins/.libs/lastboot.so" ]; then
-    for i in 1 2 3 4 5 6 7; do echo "ok $i # SKIP vigild or lastboot.so not built"; done
-    exit 0
-fi
+TAP_PLAN=7
+. "$S/tests/integration/tap.sh"
+plan
+[ -x "$B/vigild" ] && [ -f "$B/plugins/.libs/lastboot.so" ] || skip_all "vigild or lastboot.so not built"
 t=$(mktemp -d /tmp/vigil-lastboot.XXXXXX)
 trap '[ -n "${KEEP:-}" ] || rm -rf "$t"' EXIT INT TERM
 mkdir -p "$t/pstore" "$t/crash/10.0.0.5-2024-05-06-11:22:33" "$t/state" "$t/plugins"
@@ -52,14 +46,14 @@ run_daemon() { # $1 = output file; runs until the plugin reported its scan
 count() { grep -c '"kind":"previous_boot_crash"' "$1"; }
 
 run_daemon "$t/run1"
-check '[ "$(count "$t/run1")" = 2 ]' "first start: one previous_boot_crash per crash (2), got $(count "$t/run1")"
-check 'grep "vmcore-dmesg.txt" "$t/run1" | grep -q "\"class\":\"soft_lockup\""' "vmcore-dmesg.txt: class soft_lockup"
-check 'grep "dmesg-ramoops-0" "$t/run1" | grep -q "\"class\":\"oops\"" && grep "dmesg-ramoops-0" "$t/run1" | grep -q "\"pstore_reason\":\"Oops\""' "pstore dump (XFS seed): class oops (the fatal report, not the survived sched_atomic), reason Oops"
-check '! grep -q console-ramoops "$t/run1"' "clean console record: no event"
-check '[ -s "$t/state/lastboot/reported" ] && [ "$(stat -c %a "$t/state/lastboot")" = 700 ]' "state recorded (0700 dir)"
+check_eval '[ "$(count "$t/run1")" = 2 ]' "first start: one previous_boot_crash per crash (2), got $(count "$t/run1")"
+check_eval 'grep "vmcore-dmesg.txt" "$t/run1" | grep -q "\"class\":\"soft_lockup\""' "vmcore-dmesg.txt: class soft_lockup"
+check_eval 'grep "dmesg-ramoops-0" "$t/run1" | grep -q "\"class\":\"oops\"" && grep "dmesg-ramoops-0" "$t/run1" | grep -q "\"pstore_reason\":\"Oops\""' "pstore dump (XFS seed): class oops (the fatal report, not the survived sched_atomic), reason Oops"
+check_eval '! grep -q console-ramoops "$t/run1"' "clean console record: no event"
+check_eval '[ -s "$t/state/lastboot/reported" ] && [ "$(stat -c %a "$t/state/lastboot")" = 700 ]' "state recorded (0700 dir)"
 
 run_daemon "$t/run2"
-check '[ "$(count "$t/run2")" = 0 ]' "second start over the same state: nothing reported again (got $(count "$t/run2"))"
+check_eval '[ "$(count "$t/run2")" = 0 ]' "second start over the same state: nothing reported again (got $(count "$t/run2"))"
 
 # systemd-pstore archives the same dump elsewhere: same content, not new;
 # a new kdump dump is the only news
@@ -67,4 +61,4 @@ mkdir -p "$t/archive/1714994553" "$t/crash/202405071200"
 cp "$t/pstore/dmesg-ramoops-0" "$t/archive/1714994553/dmesg.txt"
 head -n 60 "$S/tests/fixtures/lastboot/vmcore-dmesg.txt" > "$t/crash/202405071200/dmesg.202405071200"
 run_daemon "$t/run3"
-check '[ "$(count "$t/run3")" = 1 ] && grep -q "dmesg.202405071200" "$t/run3"' "third start: only the new dump is reported (got $(count "$t/run3"))"
+check_eval '[ "$(count "$t/run3")" = 1 ] && grep -q "dmesg.202405071200" "$t/run3"' "third start: only the new dump is reported (got $(count "$t/run3"))"

@@ -8,24 +8,13 @@
 set -u
 
 B=${VIGIL_BUILD_DIR:-$(cd "$(dirname "$0")/../.." && pwd)/_build}
-N=15
+TAP_PLAN=15
 NS=vigil-test-$$
 PEER=vigil-test-$$-peer
 T=$(mktemp -d /tmp/vigil-link-test.XXXXXX)
 PIDS=()
-n=0
 
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-nok() { n=$((n + 1)); echo "not ok $n - $*"; FAILED=1; }
-check() { # check "description" command...
-	local d=$1; shift
-	if "$@"; then ok "$d"; else nok "$d"; fi
-}
-skip_all() {
-	echo "1..$N"
-	for i in $(seq 1 $N); do echo "ok $i # SKIP $1"; done
-	exit 0
-}
+. "$(dirname "$0")/tap.sh"
 
 cleanup() {
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
@@ -44,8 +33,7 @@ ip netns add "$NS" 2>/dev/null || skip_all "cannot create network namespaces"
 ip netns add "$PEER" || skip_all "cannot create network namespaces"
 ip -n "$NS" link add vt0 type veth peer name vt1 netns "$PEER" 2>/dev/null || skip_all "no veth support"
 
-echo "1..$N"
-FAILED=0
+plan
 ip -n "$NS" link set lo up
 ip -n "$NS" addr add 10.203.0.1/30 dev vt0
 ip -n "$PEER" addr add 10.203.0.2/30 dev vt1

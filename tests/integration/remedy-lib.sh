@@ -1,21 +1,13 @@
 # Shared helpers for the remediation integration tests (sourced).
-# TAP: plan, ok/not ok with a running counter.
+# TAP: tap.sh (ok/nok/check/skip_all).
 B=${VIGIL_BUILD_DIR:-$(cd "$(dirname "$0")/../.." && pwd)/_build}
 S=${VIGIL_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 T=$(mktemp -d /tmp/vigil-remedy.XXXXXX)
-N=0
-FAILED=0
 DPID=
 cleanup() { [ -n "$DPID" ] && kill "$DPID" 2>/dev/null; wait 2>/dev/null; [ -n "$VIGIL_KEEP" ] || rm -rf "$T"; }
 trap cleanup EXIT
 
-ok() { N=$((N + 1)); echo "ok $N - $1"; }
-nok() { N=$((N + 1)); FAILED=1; echo "not ok $N - $1"; shift; for l in "$@"; do echo "# $l"; done; }
-check() { # check "what" command...
-	what=$1; shift
-	if "$@"; then ok "$what"; else nok "$what" "failed: $*"; fi
-}
-skip_all() { echo "1..0 # SKIP $1"; exit 0; }
+. "$(dirname "$0")/tap.sh"
 
 # The plugin dir must be root-owned and not group/world-writable.
 PLUGDIR=$B/plugins/.libs

@@ -7,12 +7,9 @@
 # or link (rng/balloon/vsock), in the order a hot-unplug sends them. TAP.
 set -u
 B=${VIGIL_BUILD_DIR:?}; S=${VIGIL_SOURCE_DIR:?}
-echo "1..4"
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-nok() { n=$((n + 1)); echo "not ok $n - $*"; }
-check() { if eval "$1"; then ok "$2"; else nok "$2"; fi; }
-skip_all() { for i in 1 2 3 4; do echo "ok $i # SKIP $1"; done; exit 0; }
+TAP_PLAN=4
+. "$S/tests/integration/tap.sh"
+plan
 
 [ -x "$B/vigild" ] && [ -f "$B/plugins/.libs/virtio.so" ] || skip_all "vigild or virtio.so not built"
 [ -d /sys/bus/virtio/devices ] && [ -n "$(ls /sys/bus/virtio/devices)" ] || skip_all "no virtio devices on this machine"
@@ -73,7 +70,7 @@ devs=find(d) or []
 ok=all(x.get('virtio_mode') in ('legacy','modern') and x.get('pci_bdf') for x in devs)
 print(len(devs) if ok else -1)
 " 2>/dev/null)
-check '[ "$got" = "$want" ]' "vigilctl status lists the $want virtio device(s) with mode and BDF (got $got)"
+check_eval '[ "$got" = "$want" ]' "vigilctl status lists the $want virtio device(s) with mode and BDF (got $got)"
 
 # the hot-unplug order: virtio unbind, virtio remove, pci unbind, pci remove
 echo unbind > "$vdev/uevent" 2>/dev/null || echo remove > "$vdev/uevent"
@@ -82,9 +79,9 @@ echo remove > "$pci/uevent"
 i=0
 while [ $i -lt 30 ] && ! grep -q '"kind":"virtio_removed"' "$t/out"; do sleep 0.1; i=$((i + 1)); done
 line=$(grep '"kind":"virtio_removed"' "$t/out")
-check '[ "$(echo "$line" | grep -c .)" = 1 ] && echo "$line" | grep -q "\"pci_bdf\":\"$bdf\"" && echo "$line" | grep -q "\"virtio_name\":\"$vname\""' \
+check_eval '[ "$(echo "$line" | grep -c .)" = 1 ] && echo "$line" | grep -q "\"pci_bdf\":\"$bdf\"" && echo "$line" | grep -q "\"virtio_name\":\"$vname\""' \
     "one virtio_removed for $vname ($bdf) from kernel uevents"
-check 'echo "$line" | grep -q "\"stages\":\[\"virtio_remove\",\"pci_remove\"\]\|\"stages\":\[\"virtio_unbind\",\"virtio_remove\",\"pci_remove\"\]"' \
+check_eval 'echo "$line" | grep -q "\"stages\":\[\"virtio_remove\",\"pci_remove\"\]\|\"stages\":\[\"virtio_unbind\",\"virtio_remove\",\"pci_remove\"\]"' \
     "the removal stages seen are recorded"
 
 # and back: the device never left, so re-reading it finds it bound
@@ -93,5 +90,5 @@ echo add > "$vdev/uevent"
 i=0
 while [ $i -lt 30 ] && ! grep -q '"kind":"virtio_added"' "$t/out"; do sleep 0.1; i=$((i + 1)); done
 line=$(grep '"kind":"virtio_added"' "$t/out")
-check '[ "$(echo "$line" | grep -c .)" = 1 ] && echo "$line" | grep -q "\"pci_bdf\":\"$bdf\"" && echo "$line" | grep -q "\"active\":false"' \
+check_eval '[ "$(echo "$line" | grep -c .)" = 1 ] && echo "$line" | grep -q "\"pci_bdf\":\"$bdf\"" && echo "$line" | grep -q "\"active\":false"' \
     "one virtio_added for $vname after the add uevents"
