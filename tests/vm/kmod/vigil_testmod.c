@@ -19,6 +19,11 @@
  *   take_mutex 1   take the test mutex uninterruptibly: the writer sits in D
  *                  state until the holder lets go -> "INFO: task ... blocked
  *                  for more than N seconds" (hung task detector)
+ *   storm      N   N kernel log records (max 10000000) as fast as printk
+ *                  takes them, at KERN_DEBUG so the console does not slow
+ *                  them down; then one KERN_INFO summary line with the time
+ *                  taken (the ring holds a few thousand: a reader that falls
+ *                  behind loses records to the overwrite)
  */
 #include <linux/module.h>
 #include <linux/debugfs.h>
@@ -28,6 +33,7 @@
 #include <linux/completion.h>
 #include <linux/delay.h>
 #include <linux/jiffies.h>
+#include <linux/ktime.h>
 #include <linux/preempt.h>
 #include <linux/sched.h>
 #include <linux/uaccess.h>
@@ -137,6 +143,28 @@ static ssize_t take_mutex_write(struct file *f, const char __user *buf,
 	return len;
 }
 
+static ssize_t storm_write(struct file *f, const char __user *buf,
+			   size_t len, loff_t *ppos)
+{
+	unsigned int n, i;
+	u64 t0;
+	int ret = parse_uint(buf, len, &n);
+
+	if (ret)
+		return ret;
+	if (n > 10000000)
+		return -EINVAL;
+	t0 = ktime_get_ns();
+	for (i = 0; i < n; i++) {
+		printk(KERN_DEBUG "vigil_testmod: storm record %u of %u\n", i + 1, n);
+		if ((i & 1023) == 1023)
+			cond_resched();
+	}
+	pr_info("vigil_testmod: storm of %u records in %llu us\n", n,
+		(unsigned long long)((ktime_get_ns() - t0) / 1000));
+	return len;
+}
+
 #define TRIGGER(name) \
 	static const struct file_operations name##_fops = { \
 		.owner = THIS_MODULE, .write = name##_write, \
@@ -147,6 +175,7 @@ TRIGGER(warn);
 TRIGGER(bug);
 TRIGGER(hold_mutex);
 TRIGGER(take_mutex);
+TRIGGER(storm);
 
 static int __init vigil_testmod_init(void)
 {
@@ -157,6 +186,7 @@ static int __init vigil_testmod_init(void)
 	debugfs_create_file("bug", 0200, dir, NULL, &bug_fops);
 	debugfs_create_file("hold_mutex", 0200, dir, NULL, &hold_mutex_fops);
 	debugfs_create_file("take_mutex", 0200, dir, NULL, &take_mutex_fops);
+	debugfs_create_file("storm", 0200, dir, NULL, &storm_fops);
 	pr_info("vigil_testmod: loaded\n");
 	return 0;
 }
