@@ -127,6 +127,19 @@ static void comm_pid(const char *s, const char *end, struct kl_header *h)
 	kl_copy_text(h->comm, sizeof(h->comm), s, (size_t)(c - 1 - s));
 }
 
+/* "comm/pid" ending at end (the comm may contain '/': "kworker/0:1/42"). */
+static void comm_slash_pid(const char *s, const char *end, struct kl_header *h)
+{
+	const char *c = end;
+	int64_t pid;
+	while (c > s && is_digit(c[-1]))
+		c--;
+	if (c == end || c - 1 <= s || c[-1] != '/' || !num(c, end, &pid))
+		return;
+	h->pid = pid;
+	kl_copy_text(h->comm, sizeof(h->comm), s, (size_t)(c - 1 - s));
+}
+
 static enum kl_kind set(struct kl_header *h, enum kl_kind k, enum kl_role r, const char *cause)
 {
 	h->kind = k;
@@ -242,6 +255,21 @@ static enum kl_kind bug_colon(const char *t, size_t n, struct kl_header *h)
 		/* every other "BUG: <what>" report (lib/bug.c users, debug checks:
 		 * KASAN, Bad page state, sleeping function called…, workqueue lockup) */
 		kl_copy_text(h->detail, sizeof(h->detail), t, n);
+		int64_t v;
+		const char *c;
+		if (PFX(t, n, "spinlock ") && (c = FIND(t, n, " on CPU#")) && (c = num(c + 8, end, &v))) {
+			/* "BUG: spinlock lockup suspected on CPU#%d, %s/%d" (and recursion, wrong CPU, bad magic) */
+			h->cpu = (int)v;
+			if (end - c > 2 && c[0] == ',' && c[1] == ' ')
+				comm_slash_pid(c + 2, end, h);
+		} else if (PFX(t, n, "using smp_processor_id() in preemptible") ||
+			   PFX(t, n, "using __this_cpu_") || PFX(t, n, "workqueue lockup")) {
+			/* "… [%08x] code: %s/%d"; "workqueue lockup - pool cpus=0 … stuck for %us!" */
+			if ((c = FIND(t, n, " code: ")))
+				comm_slash_pid(c + 7, end, h);
+			if ((c = FIND(t, n, " stuck for ")) && num(c + 11, end, &v))
+				h->duration_s = v;
+		}
 		return set(h, KL_BUG, KL_ROLE_START, NULL);
 	}
 	return KL_NONE;
@@ -691,6 +719,13 @@ again:
 	case 'W':
 		if (PFX(t, n, "WARNING: "))
 			return warning_colon(t + 9, n - 9, h);
+		if (PFX(t, n, "Watchdog CPU:") && FIND(t, n, "Hard LOCKUP")) {
+			/* powerpc 4.13+: "Watchdog CPU:%d Hard LOCKUP", "Watchdog CPU:%d detected Hard LOCKUP other CPUS:%*pbl" */
+			int64_t v;
+			if (num(t + 13, end, &v))
+				h->cpu = (int)v;
+			return set(h, KL_HARD_LOCKUP, KL_ROLE_START, NULL);
+		}
 		if (hard_lockup(t, n, h, KL_ROLE_REFINE)) /* ≤3.x: WARN() text inside a WARNING splat */
 			return h->kind;
 		break;
@@ -698,6 +733,14 @@ again:
 		if (PFX(t, n, "watchdog: ")) { /* pr_fmt of kernel/watchdog.c, ≈4.14+ */
 			t += 10;
 			n -= 10;
+			if (PFX(t, n, "CPU ") && n > 5 && is_digit(t[4]) && FIND(t, n, "hard LOCKUP")) {
+				/* powerpc 5.x+: "watchdog: CPU %d self-detected hard LOCKUP @ %pS",
+				 * "watchdog: CPU %d detected hard LOCKUP on other CPUs %*pbl" */
+				int64_t v;
+				if (num(t + 4, end, &v))
+					h->cpu = (int)v;
+				return set(h, KL_HARD_LOCKUP, KL_ROLE_START, NULL);
+			}
 			if (PFX(t, n, "CPU") && n > 4 && is_digit(t[3])) {
 				/* ≈6.5+ buddy/perf: "watchdog: CPU%u: Watchdog detected hard LOCKUP on cpu %u" */
 				const char *c = memchr(t, ' ', n);
@@ -759,6 +802,8 @@ again:
 			}
 			return set(h, KL_OOPS, KL_ROLE_OOPS_SUB, NULL);
 		}
+		if (PFX(t, n, "Oops [#") || PFX(t, n, "Oops - ")) /* riscv "Oops [#1]", arm32/riscv "Oops - BUG: …" */
+			return set(h, KL_OOPS, KL_ROLE_OOPS_SUB, NULL);
 		if (PFX(t, n, "Out of memory: Kill process "))
 			return oom_killed(t + 28, n - 28, h, "global", KL_ROLE_START);
 		if (PFX(t, n, "Out of memory: Killed process "))
@@ -891,6 +936,16 @@ again:
 		}
 		break;
 	case '[':
+		if (PFX(t, n, "[ INFO: ") && n > 10 && t[n - 1] == ']') {
+			/* lockdep ≤4.8: "[ INFO: possible circular locking dependency detected ]",
+			 * "[ INFO: possible recursive locking detected ]", "[ INFO: inconsistent lock state ]" … */
+			size_t dl = n - 8;
+			while (dl > 0 && (t[8 + dl - 1] == ']' || t[8 + dl - 1] == ' '))
+				dl--;
+			kl_copy_text(h->detail, sizeof(h->detail), t + 8, dl);
+			return set(h, KL_WARNING, KL_ROLE_START, NULL);
+		}
+		/* fall through */
 	case '{':
 		if (FIND(t, n < 24 ? n : 24, "[Hardware Error]: "))
 			return mce(t, n, h);
@@ -927,8 +982,19 @@ again:
 		}
 		return KL_NONE;
 	case ' ':
-	case '\t':
-		return KL_NONE;
+	case '\t': {
+		/* an indented or quoted copy ("  watchdog: BUG: …" in a commit message,
+		 * " kernel:[ ts] …" of a syslog wall message): the header after the
+		 * blanks; body lines (frames, registers) are no header either way */
+		size_t b = 1;
+		while (b < n && b < 16 && (t[b] == ' ' || t[b] == '\t'))
+			b++;
+		if (n - b < 4 || t[b] == ' ' || t[b] == '\t')
+			return KL_NONE;
+		t += b;
+		n -= b;
+		goto again;
+	}
 	}
 
 	/* "prefix: message" — device and subsystem messages */
@@ -1008,6 +1074,17 @@ static const struct {
 	B("the shortest"), B("which lock"), B("but task is"), B("1 lock held"), B("no locks held"), B("locks held"),
 	B("lock("), B("-> #"), B("Chain exists"), B("stack segment"), B("SError"), B("Unhandled"), B("Shutting down"),
 	B("Task dump for CPU"), B("task:"), B("Sched_info"), B("rcu_"), B("\t"), B("knlGS:"), B("DR3:"),
+	/* arm32 page-table walk after "Unable to handle …" */
+	B("pgd = "),
+	/* s390 fault details and PSW */
+	B("Failing address:"), B("Fault in "), B("AS:"), B("Krnl "), B("Last Breaking-Event-Address:"),
+	/* powerpc oops preamble, NIP/LR lines */
+	B("Faulting instruction address:"), B("LE "), B("BE "), B("NIP "), B("LR ["), B("MSR: "),
+	/* "BUG: sleeping function called from invalid context" and lockdep details */
+	B("in_atomic()"), B("preempt_count:"), B("RCU nest depth:"), B("Preemption disabled at"),
+	B("INFO: lockdep is turned off"), B("caller is "), B("-----"),
+	/* powerpc hard lockup: "watchdog: CPU %d TB:%lld, last heartbeat TB:%lld (%lldms ago)" */
+	B("watchdog: CPU "),
 #undef B
 };
 
@@ -1037,6 +1114,16 @@ bool kl_is_body(const char *t, size_t n)
 	if (t[0] == '[' && n > 2 && (t[1] == ' ' || is_digit(t[1]) || t[1] == '<'))
 		return true;
 	if (t[0] == '#' && n > 1 && is_digit(t[1]))
+		return true;
+	/* arm32 "[c0a0b0c0] *pgd=…" (an address not starting with a digit) */
+	if (t[0] == '[' && FIND(t, n < 24 ? n : 24, "] *pgd="))
+		return true;
+	/* lockdep: "%d locks held by %s/%d:", "%s/%d is trying to acquire lock:";
+	 * lockdep/RCU kernel ident "6.6.0 #134 Not tainted"; ≤4.x task lines
+	 * "swapper/3       R  running task        0     0      1 0x00000000";
+	 * rcu_tasks holdouts "%p: %c%c nvcsw: %lu/%lu holdout: %d idle_cpu: %d/%d" */
+	if (FIND(t, n, " locks held by ") || FIND(t, n, " lock held by ") || FIND(t, n, " is trying to acquire lock") ||
+	    FIND(t, n, " Not tainted") || FIND(t, n, " running task ") || FIND(t, n, " holdout: "))
 		return true;
 	/* Mem-Info rows: "DMA: 1*4kB …", "Normal free:…", "123 pages …" */
 	if (is_digit(t[0]) && (FIND(t, n, " pages") || FIND(t, n, "kB")))
@@ -1117,6 +1204,20 @@ bool kl_parse_frame(const char *t, size_t n, struct kl_frame *f)
 		s = e + 1;
 		while (s < end && *s == ' ')
 			s++;
+	}
+	/* powerpc "[c000000ff1b1fb90] [c000000000353470] sym+0x14/0x30 (unreliable)": stack
+	 * pointer and address in brackets without '<' */
+	while (!addr && end - s > 10 && s[0] == '[' && is_hex(s[1])) {
+		const char *e = s + 1;
+		while (e < end && is_hex(*e))
+			e++;
+		if (e >= end || *e != ']' || e - s < 9 || e + 1 >= end || e[1] != ' ')
+			break;
+		s = e + 2;
+		while (s < end && *s == ' ')
+			s++;
+		if (end - s > 13 && memcmp(end - 13, " (unreliable)", 13) == 0)
+			f->reliable = false;
 	}
 	if (end - s > 2 && s[0] == '?' && s[1] == ' ') {
 		f->reliable = false;

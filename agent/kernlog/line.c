@@ -95,6 +95,14 @@ const char *kl_dmesg_stamp_end(const char *p, const char *end, int64_t *ret_ts)
 	while (s < end && is_digit(*s))
 		s++;
 	size_t nd = (size_t)(s - f);
+	if (s < end && *s == '@') {
+		/* Amlogic vendor kernels: "[    7.915169@0] " (the CPU after '@') */
+		const char *c = s + 1;
+		while (c < end && is_digit(*c) && c - s <= 4)
+			c++;
+		if (c > s + 1)
+			s = c;
+	}
 	if (s >= end || *s != ']' || nd > 9)
 		return NULL;
 	if (ni > 12 || ret_ts) {
@@ -585,6 +593,18 @@ int kl_parse_line(const char *buf, size_t len, struct kl_line *l)
 	if (is_digit(*p)) {
 		if (parse_kmsg_header(p, end, l))
 			return 0;
+		/* "16407: [  120.523895] …", "12:[ …]": line numbers of grep -n and console captures */
+		const char *d = p;
+		while (d < end && is_digit(*d) && d - p < 9)
+			d++;
+		if (d < end && *d == ':') {
+			const char *b = d + 1;
+			if (b < end && *b == ' ')
+				b++;
+			int64_t ts;
+			if (b < end && *b == '[' && kl_dmesg_stamp_end(b, end, &ts))
+				return kl_parse_line(b, (size_t)(end - b), l);
+		}
 		const char *q = iso_stamp_end(p, end);
 		if (q) {
 			l->format = KL_FMT_ISO;
@@ -652,6 +672,12 @@ int kl_parse_line(const char *buf, size_t len, struct kl_line *l)
 		while (q < end && (*q == ' ' || *q == '\t'))
 			q++;
 		if (q < end && q - p <= 16) {
+			int64_t ts;
+			if (*q == '[' && kl_dmesg_stamp_end(q, end, &ts))
+				return kl_parse_line(q, (size_t)(end - q), l); /* Markdown/mail indentation */
+			if (*q == 'k' && end - q > 8 && memcmp(q, "kernel:", 7) == 0 && q[7] == '[' &&
+			    kl_dmesg_stamp_end(q + 7, end, &ts))
+				return kl_parse_line(q + 7, (size_t)(end - q - 7), l); /* syslogd wall: " kernel:[ ts] …" */
 			if (is_digit(*q)) {
 				const char *d = q;
 				while (d < end && is_digit(*d))

@@ -35,6 +35,8 @@ struct kl_report {
 	bool from_warn;       /* refined from a WARN() splat: it ends with "---[ end trace" */
 	bool after_task_dump; /* last line was "Task dump for CPU n:" (the task line follows) */
 	bool memcg_hint;      /* "oom-kill:constraint=CONSTRAINT_MEMCG" seen */
+	bool warn_msg;        /* the WARN() message line is taken */
+	bool body_seen;       /* a body line (not a header) was appended */
 	int cpu;
 	int64_t pid;
 	char comm[64];
@@ -260,6 +262,17 @@ static void report_body(struct kl_report *r, const char *t, size_t n)
 		n--;
 	}
 	r->after_task_dump = false;
+	if (r->pid < 0 && n > 28 && t[0] != ' ' && memmem(t, n, " is trying to acquire lock", 26)) {
+		/* lockdep: "%s/%d is trying to acquire lock:" (the task the report is about) */
+		const char *e = memmem(t, n, " is trying to acquire lock", 26), *c = e;
+		while (c > t && c[-1] >= '0' && c[-1] <= '9')
+			c--;
+		if (c < e && c - 1 > t && c[-1] == '/') {
+			r->pid = strtoll(c, NULL, 10);
+			kl_copy_text(r->comm, sizeof(r->comm), t, (size_t)(c - 1 - t));
+		}
+		return;
+	}
 	switch (t[0]) {
 	case 'T':
 		if (PFX(t, n, "Task dump for CPU ")) {
@@ -270,6 +283,33 @@ static void report_body(struct kl_report *r, const char *t, size_t n)
 	case 'o':
 		if (PFX(t, n, "oom-kill:constraint=CONSTRAINT_MEMCG"))
 			r->memcg_hint = true;
+		break;
+	case 'i':
+		/* "BUG: sleeping function called from invalid context": "in_atomic(): %d,
+		 * irqs_disabled(): %d[, non_block: %d], pid: %d, name: %s" */
+		if (PFX(t, n, "in_atomic(): ") && r->pid < 0) {
+			const char *p = memmem(t, n, ", pid: ", 7), *nm = memmem(t, n, ", name: ", 8);
+			if (p && nm && nm > p) {
+				char *e;
+				char num[24];
+				kl_copy_text(num, sizeof(num), p + 7, (size_t)(nm - p - 7));
+				long long v = strtoll(num, &e, 10);
+				if (e != num && *e == 0 && v >= 0) {
+					r->pid = v;
+					kl_copy_text(r->comm, sizeof(r->comm), nm + 8, (size_t)(t + n - nm - 8));
+				}
+			}
+			return;
+		}
+		break;
+	case 'K':
+		/* s390: "Krnl PSW : 0704c00180000000 000000000075c3f4 (number+0x464/0x5d0)" */
+		if (PFX(t, n, "Krnl PSW : ") && !r->have_ip) {
+			const char *lp = memchr(t, '(', n);
+			if (lp)
+				r->have_ip = kl_parse_symbol(lp + 1, (size_t)(t + n - lp - 1), &r->ip);
+			return;
+		}
 		break;
 	case 'M':
 		if (PFX(t, n, "Modules linked in:")) {
@@ -287,6 +327,15 @@ static void report_body(struct kl_report *r, const char *t, size_t n)
 			return;
 		}
 		break;
+	case 'N':
+		/* powerpc: "NIP [c000000000353484] sym+0x24/0x80" */
+		if (PFX(t, n, "NIP [") && !r->have_ip) {
+			const char *rb = memchr(t, ']', n);
+			if (rb)
+				r->have_ip = kl_parse_symbol(rb + 1, (size_t)(t + n - rb - 1), &r->ip);
+			return;
+		}
+		break;
 	case 'P':
 		if (PFX(t, n, "Pid: ")) {
 			parse_cpu_line(r, t, n);
@@ -300,6 +349,12 @@ static void report_body(struct kl_report *r, const char *t, size_t n)
 	case 'L':
 		if (PFX(t, n, "LR is at ") && !r->have_lr) {
 			r->have_lr = kl_parse_symbol(t + 9, n - 9, &r->lr);
+			return;
+		}
+		if (PFX(t, n, "LR [") && !r->have_lr) { /* powerpc */
+			const char *rb = memchr(t, ']', n);
+			if (rb)
+				r->have_lr = kl_parse_symbol(rb + 1, (size_t)(t + n - rb - 1), &r->lr);
 			return;
 		}
 		break;
@@ -455,7 +510,16 @@ static bool noise_frame(const char *sym)
 		"watchdog_overflow_callback", "__perf_event_overflow", "perf_event_overflow", "perf_prepare_sample",
 		"intel_pmu_handle_irq", "amd_pmu_handle_irq", "x86_pmu_handle_irq", "perf_event_nmi_handler",
 		"nmi_handle", "default_do_nmi", "do_nmi", "exc_nmi", "end_repeat_nmi", "watchdog_hardlockup_check",
-		"watchdog_buddy_check_hardlockup", "watchdog_check_hardlockup", NULL,
+		"watchdog_buddy_check_hardlockup", "watchdog_check_hardlockup",
+		/* KASAN's report, the smp_processor_id()/this_cpu checkers, might_sleep()
+		 * and lockdep: the report's machinery, not the code it reports on */
+		"print_report", "kasan_report", "__kasan_report", "print_address_description", "kasan_check_range",
+		"check_memory_region", "__asan_report_load8_noabort", "__asan_report_store8_noabort",
+		"__asan_report_load4_noabort", "__asan_report_store4_noabort", "__asan_load8", "__asan_store8",
+		"__asan_load4", "__asan_store4", "kasan_report_invalid_free", "debug_smp_processor_id",
+		"check_preemption_disabled", "__this_cpu_preempt_check", "__might_resched", "__might_fault",
+		"print_circular_bug", "check_noncircular", "check_prev_add", "check_prevs_add", "validate_chain",
+		"__lock_acquire", "lock_acquire", "print_deadlock_bug", "check_deadlock", "mark_lock", NULL,
 	};
 	/* compare the base name: "nmi_cpu_backtrace.cold.0" is "nmi_cpu_backtrace" */
 	size_t bl = strcspn(sym, ".");
@@ -1036,7 +1100,18 @@ int kl_scanner_feed(struct kl_scanner *s, const struct kl_line *l)
 			if (!task_line && r->h.kind == KL_HUNG_TASK && r->nframes_seen == 0 && n > 8 &&
 			    memmem(t, n < 24 ? n : 24, " D ", 3))
 				task_line = true;
+			/* the WARN() message: the line after "cut here" (≥4.15), or after an
+			 * old "WARNING: at …"/"WARNING: CPU: … at …" line ("list_del corruption. …") */
+			if ((r->h.kind == KL_CUT_HERE || r->h.kind == KL_WARNING) && !r->body_seen && !r->warn_msg &&
+			    n > 0 && t[0] != ' ' && t[0] != '\t' && !kl_is_body(t, n)) {
+				r->warn_msg = true;
+				if (!r->h.detail[0])
+					kl_copy_text(r->h.detail, sizeof(r->h.detail), t, n);
+				report_append(r, l);
+				return s->emitted;
+			}
 			if (r->h.kind == KL_OOM_KILL || task_line || kl_is_body(t, n)) {
+				r->body_seen = true;
 				report_append(r, l);
 				if (r->end_marker)
 					k = report_close(s, r, false);

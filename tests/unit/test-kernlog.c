@@ -225,6 +225,22 @@ static void test_header_wordings(void **state)
 		{"NMI watchdog: Watchdog detected hard LOCKUP on cpu 5", "hard_lockup", "cpu", "5"},
 		{"watchdog: Watchdog detected hard LOCKUP on cpu 2", "hard_lockup", "cpu", "2"},
 		{"watchdog: CPU4: Watchdog detected hard LOCKUP on cpu 6", "hard_lockup", "cpu", "6"},
+		/* powerpc: 4.13+ "Watchdog CPU:%d Hard LOCKUP", 5.x+ pr_fmt "watchdog: " forms */
+		{"Watchdog CPU:59 Hard LOCKUP", "hard_lockup", "cpu", "59"},
+		{"Watchdog CPU:3 detected Hard LOCKUP other CPUS:8-9", "hard_lockup", "cpu", "3"},
+		{"watchdog: CPU 12 self-detected hard LOCKUP @ plpar_hcall_norets_notrace+0x18/0x2c", "hard_lockup", "cpu", "12"},
+		{"watchdog: CPU 0 detected hard LOCKUP on other CPUs 8", "hard_lockup", "cpu", "0"},
+		/* indented copies (commit messages, Markdown, mail) */
+		{"  watchdog: BUG: soft lockup - CPU#0 stuck for 22s! [xfs_io:10030]", "soft_lockup", "comm", "xfs_io"},
+		{"\tINFO: task balenad:4049 blocked for more than 120 seconds.", "hung_task", "pid", "4049"},
+		/* debug checks that name the CPU and task in their header */
+		{"BUG: spinlock lockup suspected on CPU#4, Xorg/792", "bug", "comm", "Xorg"},
+		{"BUG: spinlock recursion on CPU#0, kworker/0:1/42", "bug", "comm", "kworker/0:1"},
+		{"BUG: using smp_processor_id() in preemptible [00000000] code: mount/3738", "bug", "pid", "3738"},
+		{"BUG: workqueue lockup - pool cpus=0 node=0 flags=0x0 nice=0 stuck for 2530s!", "bug", "duration_s", "2530"},
+		/* lockdep ≤4.8 header */
+		{"[ INFO: possible circular locking dependency detected ]", "warning", "message",
+		 "possible circular locking dependency detected"},
 		/* hung task */
 		{"INFO: task jbd2/vda1-8:245 blocked for more than 120 seconds.", "hung_task", "comm", "jbd2/vda1-8"},
 		{"INFO: task kworker/u8:2:77 blocked for more than 245 seconds.", "hung_task", "pid", "77"},
@@ -399,6 +415,10 @@ static void test_line_formats(void **state)
 		"[ 4393.873711] vm1 kernel: watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
 		"[ 4393.873711][   C21] watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
 		"login: [ 4393.873711] watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
+		"    [ 4393.873711] watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
+		" kernel:[ 4393.873711] watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
+		"16407: [ 4393.873711] watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
+		"[ 4393.873711@1] watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
 	};
 	for (size_t i = 0; i < ELEMENTSOF(forms); i++) {
 		struct collect c = {.n = 0};
