@@ -321,7 +321,10 @@ static enum kl_kind info_colon(const char *t, size_t n, struct kl_header *h)
 		}
 		const char *sp = memchr(t, ' ', n);
 		kl_copy_text(h->detail, sizeof(h->detail), t, sp ? (size_t)(sp - t) : n); /* flavour */
-		return set(h, KL_RCU_STALL, KL_ROLE_START, FIND(t, n, "self-detected") ? "self_detected" : "detected");
+		/* 2.6.3x printed a CPU's own stall as "%s detected stall on CPU %d" (renamed
+		 * "self-detected" in 3.x); others' stalls are "detected stalls on CPUs" */
+		bool self = FIND(t, n, "self-detected") || FIND(t, n, " detected stall on CPU");
+		return set(h, KL_RCU_STALL, KL_ROLE_START, self ? "self_detected" : "detected");
 	}
 	return KL_NONE;
 }

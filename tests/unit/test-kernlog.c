@@ -248,6 +248,7 @@ static void test_header_wordings(void **state)
 		{"INFO: rcu_sched self-detected stall on CPU { 3}  (t=6001 jiffies g=1 c=0 q=5)", "rcu_stall", "cpu", "3"},
 		{"INFO: rcu_sched detected stalls on CPUs/tasks: { 1} (detected by 0, t=60002 jiffies)", "rcu_stall", "cpu", "1"},
 		{"rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:", "rcu_stall", "cause", "detected"},
+		{"INFO: rcu_sched_state detected stall on CPU 5 (t=15000 jiffies)", "rcu_stall", "cause", "self_detected"},
 		{"rcu: INFO: rcu_preempt detected expedited stalls on CPUs/tasks: { 2-... } 21002 jiffies s: 229", "rcu_stall", "cause", "detected"},
 		/* x86 faults: <5.0 and ≥5.0 wordings */
 		{"BUG: unable to handle kernel NULL pointer dereference at 0000000000000008", "oops", "cause", "null_deref"},
