@@ -250,6 +250,14 @@ static void parse_host_tag(const char *s, const char *end, struct kl_line *l)
 	while (s < end && *s != ':' && *s != '[' && !is_space(*s))
 		s++;
 	size_t tl = (size_t)(s - tag);
+	if (tl > 5 && memcmp(tag, "kern.", 5) == 0 && s < end && *s == ' ') {
+		/* BusyBox syslogd (Fritz!OS, embedded): "host kern.warn kernel: msg",
+		 * facility.level before the tag */
+		tag = ++s;
+		while (s < end && *s != ':' && *s != '[' && !is_space(*s))
+			s++;
+		tl = (size_t)(s - tag);
+	}
 	l->kernel = tl == 6 && memcmp(tag, "kernel", 6) == 0;
 	if (s < end && *s == '[') /* tag[pid] */
 		while (s < end && *s != ':')

@@ -420,6 +420,7 @@ static void test_line_formats(void **state)
 		" kernel:[ 4393.873711] watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
 		"16407: [ 4393.873711] watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
 		"[ 4393.873711@1] watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
+		"Nov 22 13:45:00 fritz kern.emerg kernel: [ 4393.873711] watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
 	};
 	for (size_t i = 0; i < ELEMENTSOF(forms); i++) {
 		struct collect c = {.n = 0};
