@@ -539,9 +539,13 @@ static inline __attribute__((always_inline)) enum kl_kind device_message(const c
 	case 'P':
 	case 'L':
 		/* pciehp ≈4.19+: "Slot(%s): Card not present", "Slot(%s): Link Down",
-		 * "Slot(%s): Attention button pressed", "Slot(%s): Powering off due to button press";
-		 * ≤4.18: "Card not present on Slot(%s)", "Button pressed on Slot(%s)" */
-		if (PFX(t, n, "pciehp") || PFX(t, n, "shpchp")) {
+		 * "Slot(%s): Attention button pressed", "Slot(%s): Powering off due to button press",
+		 * 5.x+ "Slot(%s): Button press: powering off";
+		 * ≤4.18: "Card not present on Slot(%s)", "Button pressed on Slot(%s)".
+		 * Printed as "pciehp 0000:00:1c.0:pcie004: …" (≤5.3, ctrl_info = dev_info of
+		 * the port service device) or, since pciehp uses pci_info() with dev_fmt
+		 * "pciehp: ", "pcieport 0000:00:1c.0: pciehp: Slot(1): …" */
+		if (PFX(t, n, "pciehp") || PFX(t, n, "shpchp") || (m - t >= 8 && memcmp(m - 8, "pciehp: ", 8) == 0)) {
 			const char *sl = FIND(m, mn, "Slot(");
 			if (!sl)
 				break;
@@ -557,8 +561,9 @@ static inline __attribute__((always_inline)) enum kl_kind device_message(const c
 			return set(h, KL_PCI_HOTPLUG, KL_ROLE_SINGLE,
 				   FIND(m, mn, "not present") ? "card_not_present"
 				   : FIND(m, mn, "Link Down") ? "link_down"
-				   : FIND(m, mn, "utton")     ? "button"
-				   : FIND(m, mn, "Powering off") ? "power_off" : "card_present");
+				   : FIND(m, mn, "Link Up") ? "link_up"
+				   : ANY(m, mn, "Powering off", "powering off", "power off") ? "power_off"
+				   : FIND(m, mn, "utton")     ? "button" : "card_present");
 		}
 		break;
 	case 'c':
