@@ -404,6 +404,12 @@ static const char *blk_status_cause(const char *t, size_t n)
 		{"recoverable transport error", "transport_error"},
 		{"timeout", "timeout"},
 		{"operation not supported error", "not_supported"},
+		{"device offline", "device_offline"},
+		{"reservation conflict", "reservation_conflict"},
+		{"protection", "protection_error"},
+		{"kernel resource", "resource"},
+		{"device resource", "resource"},
+		{"duration limit exceeded", "timeout"},
 	};
 	for (size_t i = 0; i < sizeof(st) / sizeof(st[0]); i++)
 		if (has_prefix(t, n, st[i].text, strlen(st[i].text)))
@@ -432,6 +438,30 @@ static enum kl_kind blk_error(const char *t, size_t n, struct kl_header *h)
 		return set(h, KL_IO_ERROR, KL_ROLE_SINGLE, "removable_media");
 	}
 	return set(h, KL_IO_ERROR, KL_ROLE_SINGLE, blk_status_cause(t, n));
+}
+
+/* 5.x+ blk_print_req_error() without a function prefix:
+ * "<blk_status_to_str()> error, dev sda, sector …" for the status texts other
+ * than "I/O" and "critical …" (those have their own first-byte rules). Only
+ * the exact status texts of block/blk-core.c (4.13–6.x), each checked only
+ * when its first byte matches: no search over an ordinary line. */
+static bool blk_status_line(const char *t, size_t n)
+{
+	static const struct {
+		const char *s;
+		size_t n;
+	} st[] = {
+#define S(x) {x " error, dev ", sizeof(x " error, dev ") - 1}
+		S("device offline"), S("device resource"), S("dm internal retry"), S("duration limit exceeded"),
+		S("timeout"), S("recoverable transport"), S("reservation conflict"), S("protection"),
+		S("operation not supported"), S("open zones exceeded"), S("active zones exceeded"),
+		S("kernel resource"), S("nonblocking retry"), S("invalid"),
+#undef S
+	};
+	for (size_t i = 0; i < sizeof(st) / sizeof(st[0]); i++)
+		if (st[i].s[0] == t[0] && has_prefix(t, n, st[i].s, st[i].n))
+			return true;
+	return false;
 }
 
 /* "Buffer I/O error on dev sda1, logical block 0, async page read" */
@@ -740,6 +770,8 @@ again:
 		}
 		break;
 	case 'r':
+		if (blk_status_line(t, n))
+			return blk_error(t, n, h);
 		if (PFX(t, n, "rcu: ")) { /* ≈4.19+ pr_fmt of RCU */
 			t += 5;
 			n -= 5;
@@ -789,6 +821,8 @@ again:
 		}
 		break;
 	case 'k':
+		if (blk_status_line(t, n))
+			return blk_error(t, n, h);
 		if (PFX(t, n, "kernel BUG at ")) {
 			const char *s = t + 14;
 			size_t ln = (size_t)(end - s);
@@ -829,10 +863,14 @@ again:
 		}
 		break;
 	case 'i':
+		if (blk_status_line(t, n))
+			return blk_error(t, n, h);
 		if (PFX(t, n, "invalid opcode: ") && die_header(t, n))
 			return set(h, KL_BUG, KL_ROLE_BUG_SUB, "invalid_opcode");
 		break;
 	case 'd':
+		if (blk_status_line(t, n))
+			return blk_error(t, n, h);
 		if (PFX(t, n, "divide error: ") && die_header(t, n))
 			return set(h, KL_OOPS, KL_ROLE_START, "divide_error");
 		if (PFX(t, n, "double fault: ") && die_header(t, n))
@@ -909,11 +947,20 @@ again:
 			return blk_error(t + 20, n - 20, h) ? h->kind : KL_NONE;
 		break;
 	case 'p':
+		if (blk_status_line(t, n))
+			return blk_error(t, n, h);
 		if (PFX(t, n, "print_req_error: "))
 			return blk_error(t + 17, n - 17, h) ? h->kind : KL_NONE;
 		break;
 	case 'c':
 		if (PFX(t, n, "critical ") && FIND(t, n, " error, dev "))
+			return blk_error(t, n, h);
+		break;
+	case 't':
+	case 'o':
+	case 'a':
+	case 'n':
+		if (blk_status_line(t, n))
 			return blk_error(t, n, h);
 		break;
 	case '-':

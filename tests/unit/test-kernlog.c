@@ -275,6 +275,14 @@ static void test_header_wordings(void **state)
 		{"I/O error, dev vda, sector 524288 op 0x0:(READ) flags 0x80700 phys_seg 1 prio class 2", "io_error", "device_name", "vda"},
 		{"blk_update_request: critical medium error, dev sdc, sector 3907029120", "io_error", "device_name", "sdc"},
 		{"Buffer I/O error on dev vda1, logical block 0, async page read", "io_error", "block", "0"},
+		/* 5.x+ other blk_status texts without a prefix (block/blk-core.c blk_errors[]) */
+		{"device offline error, dev sdb, sector 8 op 0x1:(WRITE) flags 0x803000 phys_seg 1 prio class 2", "io_error", "cause", "device_offline"},
+		{"device offline error, dev sda, sector 10673457672 op 0x1:(WRITE) flags 0x4100000 phys_seg 28 prio class 2", "io_error", "sector", "10673457672"},
+		{"timeout error, dev vdb, sector 4096 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0", "io_error", "device_name", "vdb"},
+		{"recoverable transport error, dev sdc, sector 1024 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 2", "io_error", "cause", "transport_error"},
+		{"protection error, dev nvme0n1, sector 2048 op 0x1:(WRITE) flags 0x8800 phys_seg 1 prio class 2", "io_error", "cause", "protection_error"},
+		{"reservation conflict error, dev sdd, sector 0 op 0x1:(WRITE) flags 0x0 phys_seg 1 prio class 2", "io_error", "cause", "reservation_conflict"},
+		{"operation not supported error, dev sde, sector 0 op 0x9:(WRITE_ZEROES) flags 0x0 phys_seg 0 prio class 2", "io_error", "cause", "not_supported"},
 		{"Buffer I/O error on device sdb1, logical block 12", "io_error", "device_name", "sdb1"},
 		/* timeouts */
 		{"nvme nvme0: I/O 23 QID 2 timeout, aborting", "io_timeout", "device_name", "nvme0"},
@@ -376,6 +384,9 @@ static void test_benign(void **state)
 		"audit: type=1400 audit(1700000000.000:2): apparmor=\"STATUS\" operation=\"profile_load\" name=\"BUG: soft lockup\"",
 		"systemd[1]: Started Daily apt upgrade and clean activities.",
 		"Spectre V2 : Mitigation: Retpolines",
+		"device offline: nothing to do",
+		"timeout: 30 seconds",
+		"protection keys enabled",
 		"Linux version 6.1.0-13-amd64 (debian-kernel@lists.debian.org)",
 	};
 	for (size_t i = 0; i < ELEMENTSOF(benign); i++) {
