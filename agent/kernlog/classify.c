@@ -596,6 +596,17 @@ static inline __attribute__((always_inline)) enum kl_kind device_message(const c
 				   : FIND(m, mn, "utton")     ? "button" : "card_present");
 		}
 		break;
+	case 's':
+		/* iSCSI (scsi_transport_iscsi.c, 2.6.2x–6.x): "session7: session recovery timed
+		 * out after 120 secs": the replacement timeout expired, the session's disks
+		 * are offlined and every I/O to them fails from now on */
+		if (PFX(m, mn, "session recovery timed out after ") && PFX(t, n, "session")) {
+			kl_copy_text(h->device, sizeof(h->device), t, pl);
+			kl_copy_text(h->detail, sizeof(h->detail), m, mn);
+			h->severity = VIGIL_SEV_CRITICAL;
+			return set(h, KL_IO_TIMEOUT, KL_ROLE_SINGLE, "iscsi_session_timeout");
+		}
+		break;
 	case 'c':
 		if (PFX(t, n, "nvme ") && PFX(m, mn, "controller is down; will reset")) {
 			kl_copy_text(h->device, sizeof(h->device), t + 5, pl - 5);
@@ -625,6 +636,14 @@ static inline __attribute__((always_inline)) enum kl_kind device_message(const c
 	}
 	/* SCSI: "sd 2:0:0:0: [sdb] tag#12 timing out command, waited 180s", "… task abort" */
 	if (PFX(t, n, "sd ") || PFX(t, n, "scsi") || PFX(t, n, "sr ")) {
+		/* scsi_eh_offline_sdevs() (2.6–6.x): error recovery (after command timeouts
+		 * or aborts) failed and the device is set offline: the disk is gone */
+		if (PFX(m, mn, "Device offlined - ")) {
+			kl_copy_text(h->device, sizeof(h->device), t, pl);
+			kl_copy_text(h->detail, sizeof(h->detail), m, mn);
+			h->severity = VIGIL_SEV_CRITICAL;
+			return set(h, KL_IO_TIMEOUT, KL_ROLE_SINGLE, "device_offlined");
+		}
 		if (ANY(m, mn, "timing out command", "DID_TIME_OUT", "abort")) {
 			const char *lb = memchr(m, '[', mn);
 			const char *rb = lb ? memchr(lb, ']', (size_t)(end - lb)) : NULL;
