@@ -500,8 +500,14 @@ static void fs_device(const char *t, size_t n, struct kl_header *h)
 	if (end - s > 7 && memcmp(s, "device ", 7) == 0)
 		s += 7;
 	const char *rp = memchr(s, ')', (size_t)(end - s));
-	if (rp)
-		kl_copy_text(h->device, sizeof(h->device), s, (size_t)(rp - s));
+	if (!rp)
+		return;
+	/* BTRFS 5.15+ appends the fs state: "(device loop0 state A)", 5.15–6.0
+	 * "(device dm-2: state EA)": the device name ends at a blank or ':' */
+	const char *e = s;
+	while (e < rp && *e != ' ' && *e != ':')
+		e++;
+	kl_copy_text(h->device, sizeof(h->device), s, (size_t)(e - s));
 }
 
 static enum kl_kind fs_error(const char *t, size_t n, struct kl_header *h, const char *cause, int sev)
@@ -726,6 +732,19 @@ again:
 			return h->kind;
 		if (PFX(t, n, "BTRFS error (device") || PFX(t, n, "BTRFS critical (device"))
 			return fs_error(t, n, h, "btrfs_error", VIGIL_SEV_WARNING);
+		/* __btrfs_handle_fs_error() / transaction abort, 3.x–6.x:
+		 * pr_crit("BTRFS: error (device %s%s) in %s:%d: errno=%d %s"): the
+		 * transaction is lost and the filesystem goes read-only */
+		if (PFX(t, n, "BTRFS: error (device"))
+			return fs_error(t, n, h, "btrfs_abort", VIGIL_SEV_CRITICAL);
+		/* btrfs_handle_error(): btrfs_info(fs_info, "forced readonly") */
+		if (PFX(t, n, "BTRFS info (device")) {
+			size_t e = n;
+			while (e > 0 && (t[e - 1] == ' ' || t[e - 1] == '\t'))
+				e--;
+			if (e > 18 && memcmp(t + e - 18, "): forced readonly", 18) == 0)
+				return fs_error(t, n, h, "remount_ro", VIGIL_SEV_CRITICAL);
+		}
 		break;
 	case 'I':
 		if (PFX(t, n, "INFO: "))
@@ -920,7 +939,10 @@ again:
 		if (PFX(t, n, "XFS (")) {
 			if (ANY(t, n, "Shutting down filesystem", "shutting down filesystem"))
 				return fs_error(t, n, h, "xfs_shutdown", VIGIL_SEV_CRITICAL);
-			if (ANY(t, n, "Corruption", "metadata I/O error", "log I/O error", "Internal error"))
+			/* xfs_verifier_error(): "Metadata corruption detected at %pS, %s block 0x%llx",
+			 * "Metadata CRC error detected at …" (3.10+) */
+			if (ANY(t, n, "Corruption", "Metadata corruption", "Metadata CRC error", "metadata I/O error",
+				"log I/O error", "Internal error"))
 				return fs_error(t, n, h, "xfs_error", VIGIL_SEV_WARNING);
 		}
 		break;
