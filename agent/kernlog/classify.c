@@ -554,7 +554,9 @@ static inline __attribute__((always_inline)) enum kl_kind device_message(const c
 				sp--;
 			kl_copy_text(h->device, sizeof(h->device), sp, (size_t)(t + pl - sp));
 			kl_copy_text(h->detail, sizeof(h->detail), m, mn);
-			return set(h, KL_NETDEV_TX_TIMEOUT, KL_ROLE_SINGLE, NULL);
+			/* virtnet_tx_timeout(), the ndo_tx_timeout dev_watchdog() calls:
+			 * folded into the watchdog's event when one precedes it */
+			return set(h, KL_NETDEV_TX_TIMEOUT, KL_ROLE_SINGLE, "ndo_tx_timeout");
 		}
 		break;
 	case 'I':
