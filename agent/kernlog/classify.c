@@ -518,6 +518,19 @@ static enum kl_kind fs_error(const char *t, size_t n, struct kl_header *h, const
 	return set(h, KL_FS_ERROR, KL_ROLE_SINGLE, cause);
 }
 
+/* A NIC driver's own TX hang report, "<drv> <bdf> <ifname>: <m>" (netdev_err):
+ * device = the interface, the last word of the prefix. */
+static enum kl_kind nic_tx_hang(const char *t, size_t pl, const char *m, size_t mn, struct kl_header *h,
+				const char *cause)
+{
+	const char *sp = t + pl;
+	while (sp > t && sp[-1] != ' ')
+		sp--;
+	kl_copy_text(h->device, sizeof(h->device), sp, (size_t)(t + pl - sp));
+	kl_copy_text(h->detail, sizeof(h->detail), m, mn);
+	return set(h, KL_NETDEV_TX_TIMEOUT, KL_ROLE_SINGLE, cause);
+}
+
 /* Messages after a device / subsystem prefix: "nvme nvme0: …",
  * "virtio_net virtio0: …", "pciehp 0000:00:1c.0:pcie004: …", "sd 0:0:0:0: …". */
 static inline __attribute__((always_inline)) enum kl_kind device_message(const char *t, size_t n, const char *m, struct kl_header *h, bool first_colon)
@@ -558,6 +571,16 @@ static inline __attribute__((always_inline)) enum kl_kind device_message(const c
 			 * folded into the watchdog's event when one precedes it */
 			return set(h, KL_NETDEV_TX_TIMEOUT, KL_ROLE_SINGLE, "ndo_tx_timeout");
 		}
+		/* ena (AWS): "The number of lost tx completion[s] is above the threshold
+		 * (%d > %d). Reset the device": the incident (the per-packet "Found a Tx
+		 * that wasn't completed on time" lines before it are not) */
+		if (PFX(m, mn, "The number of lost tx completion"))
+			return nic_tx_hang(t, pl, m, mn, h, "driver_tx_hang");
+		break;
+	case 'D':
+		/* e1000e "Detected Hardware Unit Hang:", e1000/ixgbe/igb "Detected Tx Unit Hang" */
+		if (PFX(m, mn, "Detected Hardware Unit Hang") || PFX(m, mn, "Detected Tx Unit Hang"))
+			return nic_tx_hang(t, pl, m, mn, h, "driver_tx_hang");
 		break;
 	case 'I':
 		if (PFX(m, mn, "I/O error, dev ") || PFX(m, mn, "I/O error"))
@@ -576,6 +599,9 @@ static inline __attribute__((always_inline)) enum kl_kind device_message(const c
 	case 'A':
 	case 'P':
 	case 'L':
+		/* ena ≥2.8: "Lost TX completions are above the threshold (%d > %d). Completion transmission timeout: %u." */
+		if (m[0] == 'L' && PFX(m, mn, "Lost TX completions are above the threshold") && PFX(t, n, "ena "))
+			return nic_tx_hang(t, pl, m, mn, h, "driver_tx_hang");
 		/* pciehp ≈4.19+: "Slot(%s): Card not present", "Slot(%s): Link Down",
 		 * "Slot(%s): Attention button pressed", "Slot(%s): Powering off due to button press",
 		 * 5.x+ "Slot(%s): Button press: powering off";
