@@ -447,21 +447,33 @@ static enum kl_kind blk_error(const char *t, size_t n, struct kl_header *h)
  * when its first byte matches: no search over an ordinary line. */
 static bool blk_status_line(const char *t, size_t n)
 {
-	static const struct {
-		const char *s;
-		size_t n;
-	} st[] = {
-#define S(x) {x " error, dev ", sizeof(x " error, dev ") - 1}
-		S("device offline"), S("device resource"), S("dm internal retry"), S("duration limit exceeded"),
-		S("timeout"), S("recoverable transport"), S("reservation conflict"), S("protection"),
-		S("operation not supported"), S("open zones exceeded"), S("active zones exceeded"),
-		S("kernel resource"), S("nonblocking retry"), S("invalid"),
-#undef S
-	};
-	for (size_t i = 0; i < sizeof(st) / sizeof(st[0]); i++)
-		if (st[i].s[0] == t[0] && has_prefix(t, n, st[i].s, st[i].n))
-			return true;
+#define ST(x) PFX(t, n, x " error, dev ")
+	if (n < 20)
+		return false;
+	switch (t[0]) { /* the second (third) byte first: these letters start many ordinary lines */
+	case 'd':
+		if (t[1] == 'e')
+			return t[6] == ' ' && (ST("device offline") || ST("device resource"));
+		return (t[1] == 'm' && ST("dm internal retry")) || (t[1] == 'u' && ST("duration limit exceeded"));
+	case 't':
+		return t[1] == 'i' && ST("timeout");
+	case 'r':
+		return t[1] == 'e' && (ST("recoverable transport") || ST("reservation conflict"));
+	case 'p':
+		return t[1] == 'r' && t[2] == 'o' && ST("protection");
+	case 'o':
+		return t[1] == 'p' && (ST("operation not supported") || ST("open zones exceeded"));
+	case 'a':
+		return t[1] == 'c' && t[2] == 't' && ST("active zones exceeded");
+	case 'k':
+		return t[1] == 'e' && t[7] == 'r' && ST("kernel resource");
+	case 'n':
+		return t[1] == 'o' && t[2] == 'n' && ST("nonblocking retry");
+	case 'i':
+		return t[1] == 'n' && t[2] == 'v' && ST("invalid");
+	}
 	return false;
+#undef ST
 }
 
 /* "Buffer I/O error on dev sda1, logical block 0, async page read" */
