@@ -543,6 +543,15 @@ static enum kl_kind nic_tx_hang(const char *t, size_t pl, const char *m, size_t 
 	return set(h, KL_NETDEV_TX_TIMEOUT, KL_ROLE_SINGLE, cause);
 }
 
+/* nvme-pci controller lost: reset failed (warning) or removed (critical). */
+static enum kl_kind nvme_gone(const char *t, size_t pl, const char *m, size_t mn, struct kl_header *h, bool removed)
+{
+	kl_copy_text(h->device, sizeof(h->device), t + 5, pl - 5);
+	kl_copy_text(h->detail, sizeof(h->detail), m, mn);
+	h->severity = removed ? VIGIL_SEV_CRITICAL : VIGIL_SEV_WARNING;
+	return set(h, KL_IO_TIMEOUT, KL_ROLE_SINGLE, removed ? "controller_removed" : "controller_reset_failed");
+}
+
 /* Messages after a device / subsystem prefix: "nvme nvme0: …",
  * "virtio_net virtio0: …", "pciehp 0000:00:1c.0:pcie004: …", "sd 0:0:0:0: …". */
 static inline __attribute__((always_inline)) enum kl_kind device_message(const char *t, size_t n, const char *m, struct kl_header *h, bool first_colon)
@@ -593,6 +602,19 @@ static inline __attribute__((always_inline)) enum kl_kind device_message(const c
 		/* e1000e "Detected Hardware Unit Hang:", e1000/ixgbe/igb "Detected Tx Unit Hang" */
 		if (PFX(m, mn, "Detected Hardware Unit Hang") || PFX(m, mn, "Detected Tx Unit Hang"))
 			return nic_tx_hang(t, pl, m, mn, h, "driver_tx_hang");
+		/* nvme-pci: the controller did not come back from a reset:
+		 * "Device not ready; aborting reset[, CSTS=0x%x]" (4.x–6.x), then it is
+		 * removed: 6.x "Disabling device after reset failure: %d" */
+		if (PFX(t, n, "nvme ")) {
+			bool gone = PFX(m, mn, "Disabling device after reset failure");
+			if (gone || PFX(m, mn, "Device not ready; aborting reset"))
+				return nvme_gone(t, pl, m, mn, h, gone);
+		}
+		break;
+	case 'R':
+		/* ≤6.2 nvme_remove_dead_ctrl(): "Removing after probe failure status: %d" */
+		if (PFX(t, n, "nvme ") && PFX(m, mn, "Removing after probe failure"))
+			return nvme_gone(t, pl, m, mn, h, true);
 		break;
 	case 'I':
 		if (PFX(m, mn, "I/O error, dev ") || PFX(m, mn, "I/O error"))
