@@ -522,6 +522,22 @@ static void fs_device(const char *t, size_t n, struct kl_header *h)
 	kl_copy_text(h->device, sizeof(h->device), s, (size_t)(e - s));
 }
 
+/* ext4 print_daily_error_info(), re-printed 5 min after mount and every
+ * 24 h about errors recorded in the superblock in the past: "error count
+ * since last fsck: %u" (≤3.x "error count: %u"), "initial error at time %u:
+ * %s:%d[: inode %u][: block %llu]", "last error at time …" (≤3.x "… at %u:").
+ * Not a new failure, whatever function name it quotes: no event. t starts
+ * with "EXT4-fs (". */
+static bool ext4_error_summary(const char *t, size_t n)
+{
+	const char *rp = memchr(t + 9, ')', n - 9 < 64 ? n - 9 : 64);
+	if (!rp || t + n - rp < 16 || rp[1] != ':' || rp[2] != ' ')
+		return false;
+	const char *m = rp + 3;
+	size_t mn = (size_t)(t + n - m);
+	return PFX(m, mn, "error count") || PFX(m, mn, "initial error at ") || PFX(m, mn, "last error at ");
+}
+
 static enum kl_kind fs_error(const char *t, size_t n, struct kl_header *h, const char *cause, int sev)
 {
 	fs_device(t, n, h);
@@ -984,6 +1000,8 @@ again:
 		if (PFX(t, n, "EXT4-fs error") || PFX(t, n, "EXT3-fs error") || PFX(t, n, "EXT2-fs error"))
 			return fs_error(t, n, h, "ext4_error", VIGIL_SEV_WARNING);
 		if ((PFX(t, n, "EXT4-fs (") || PFX(t, n, "EXT3-fs (")) && ANY(t, n, "Remounting", "error")) {
+			if (ext4_error_summary(t, n))
+				return KL_NONE;
 			if (FIND(t, n, "Remounting filesystem read-only"))
 				return fs_error(t, n, h, "remount_ro", VIGIL_SEV_CRITICAL);
 			if (FIND(t, n, "error") && (FIND(t, n, "I/O error") || FIND(t, n, "journal")))
