@@ -1002,6 +1002,12 @@ again:
 		if ((PFX(t, n, "EXT4-fs (") || PFX(t, n, "EXT3-fs (")) && ANY(t, n, "Remounting", "error")) {
 			if (ext4_error_summary(t, n))
 				return KL_NONE;
+			/* writeback could not allocate blocks for delayed data: "Delayed block
+			 * allocation failed for inode %lu at logical offset %llu with max blocks %u
+			 * with error %d" (≤2.6.3x "delayed block allocation failed for block …"),
+			 * followed by "This should not happen!! Data will be lost" (no second event) */
+			if (ANY(t, n, "Delayed block allocation failed", "delayed block allocation failed"))
+				return fs_error(t, n, h, "delalloc_failed", VIGIL_SEV_CRITICAL);
 			if (FIND(t, n, "Remounting filesystem read-only"))
 				return fs_error(t, n, h, "remount_ro", VIGIL_SEV_CRITICAL);
 			if (FIND(t, n, "error") && (FIND(t, n, "I/O error") || FIND(t, n, "journal")))
@@ -1042,8 +1048,23 @@ again:
 		}
 		break;
 	case 'J':
-		if (PFX(t, n, "JBD2: ") && (FIND(t, n, "Error ") || FIND(t, n, "error ")) && FIND(t, n, "journal"))
-			return fs_error(t, n, h, "journal_error", VIGIL_SEV_WARNING);
+		/* "JBD2: Error %d detected when updating journal superblock for %s.",
+		 * "JBD2: Detected IO errors[ %d] while flushing file data on %s" */
+		if (PFX(t, n, "JBD2: ") && (((FIND(t, n, "Error ") || FIND(t, n, "error ")) && FIND(t, n, "journal")) ||
+					    PFX(t + 6, n - 6, "Detected IO errors"))) {
+			fs_error(t, n, h, "journal_error", VIGIL_SEV_WARNING);
+			/* the journal device ("dm-1-8") is the last word, after " for " / " on " */
+			size_t dl = n;
+			while (dl > 6 && (t[dl - 1] == '.' || t[dl - 1] == ' '))
+				dl--;
+			size_t ds = dl;
+			while (ds > 6 && t[ds - 1] != ' ')
+				ds--;
+			if (ds >= 6 + 4 && ds < dl &&
+			    (memcmp(t + ds - 4, "for ", 4) == 0 || memcmp(t + ds - 3, "on ", 3) == 0))
+				kl_copy_text(h->device, sizeof(h->device), t + ds, dl - ds);
+			return h->kind;
+		}
 		break;
 	case 'm':
 		if (PFX(t, n, "mce: ")) {
