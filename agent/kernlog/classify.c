@@ -925,6 +925,15 @@ again:
 		if (PFX(t, n, "Machine check events logged") || PFX(t, n, "Machine Check Exception:") ||
 		    PFX(t, n, "Machine check: "))
 			return mce(t, n, h);
+		/* mm/memory-failure.c (pr_fmt "Memory failure: "), run only for an
+		 * uncorrected memory error: "%#lx: recovery action for %s: %s",
+		 * "%#lx: already hardware poisoned"; details of the MCE report */
+		if (PFX(t, n, "Memory failure: 0x") &&
+		    (FIND(t, n, ": recovery action for ") || FIND(t, n, ": already hardware poisoned"))) {
+			kl_copy_text(h->detail, sizeof(h->detail), t, n);
+			h->severity = VIGIL_SEV_CRITICAL;
+			return set(h, KL_MCE, KL_ROLE_MCE_BODY, "uncorrected");
+		}
 		break;
 	case 'K':
 		if (t[1] == 'e' && panic_line(t, n, h))
@@ -1072,6 +1081,14 @@ again:
 			n -= 5;
 			if (PFX(t, n, "[Hardware Error]: "))
 				return mce(t, n, h);
+			/* x86 kill_me_maybe() (5.8+): "Uncorrected hardware memory error in
+			 * user-access at %llx" opens the report of a recovered UC error;
+			 * "Memory error not recovered" (kill_me_never) belongs to it */
+			if (PFX(t, n, "Uncorrected hardware memory error") || PFX(t, n, "Memory error not recovered")) {
+				mce(t, n, h);
+				h->severity = VIGIL_SEV_CRITICAL;
+				return set(h, KL_MCE, t[0] == 'U' ? KL_ROLE_START : KL_ROLE_MCE_BODY, "uncorrected");
+			}
 			return KL_NONE;
 		}
 		break;

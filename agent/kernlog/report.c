@@ -73,6 +73,10 @@ struct kl_scanner {
 	bool wd_pending;
 	char wd_dev[64];
 	int64_t wd_ts;
+	/* last mce event was uncorrected (at mce_uc_ts): a following bare
+	 * "Machine check events logged" logs that error, not a corrected one */
+	bool mce_uc;
+	int64_t mce_uc_ts;
 	/* feed_chunk tail */
 	char *pending;
 	size_t pending_len;
@@ -848,6 +852,10 @@ static int report_to_event(struct kl_scanner *s, struct kl_report *r, bool parti
 	s->have_last = h->kind != KL_PANIC;
 	if (h->kind == KL_PANIC)
 		snprintf(s->last_panic, sizeof(s->last_panic), "%s", h->detail);
+	if (h->kind == KL_MCE) {
+		s->mce_uc = h->cause && !strcmp(h->cause, "uncorrected");
+		s->mce_uc_ts = r->last_ts;
+	}
 	if (h->kind == KL_NETDEV_TX_TIMEOUT && !h->cause) {
 		/* dev_watchdog() calls the driver's ndo_tx_timeout right after its
 		 * message: the driver's own line belongs to this firing */
@@ -1040,6 +1048,7 @@ int kl_scanner_feed(struct kl_scanner *s, const struct kl_line *l)
 		s->have_last = false;
 		s->last_panic[0] = 0;
 		s->wd_pending = false;
+		s->mce_uc = false;
 		return s->emitted;
 	}
 
@@ -1186,6 +1195,13 @@ int kl_scanner_feed(struct kl_scanner *s, const struct kl_line *l)
 		 * seconds later when the driver's handler was blocked): no new event */
 		s->wd_pending = false;
 		return s->emitted;
+	}
+	if (h.kind == KL_MCE && h.role == KL_ROLE_START && s->mce_uc && h.severity != VIGIL_SEV_CRITICAL &&
+	    strstr(h.detail, "Machine check events logged") &&
+	    (l->ts_usec < 0 || s->mce_uc_ts < 0 || (l->ts_usec >= s->mce_uc_ts && l->ts_usec - s->mce_uc_ts <= 60 * 1000000LL))) {
+		/* the header carries no severity: "corrected" is only the default */
+		h.severity = VIGIL_SEV_CRITICAL;
+		h.cause = "uncorrected";
 	}
 	if (h.role == KL_ROLE_SINGLE || h.role == KL_ROLE_OOM_END || h.role == KL_ROLE_PANIC_END)
 		k = single_event(s, l, &h);

@@ -334,6 +334,9 @@ static void test_header_wordings(void **state)
 		{"BTRFS error (device loop0 state A): Transaction aborted (error -5)", "fs_error", "device_name", "loop0"},
 		{"mce: [Hardware Error]: Machine check events logged", "mce", "cause", "corrected"},
 		{"{1}[Hardware Error]: event severity: fatal", "mce", "cause", "uncorrected"},
+		{"mce: Uncorrected hardware memory error in user-access at 8a398a400", "mce", "cause", "uncorrected"},
+		{"mce: Memory error not recovered", "mce", "cause", "uncorrected"},
+		{"Memory failure: 0xaf34214: recovery action for reserved kernel page: Failed", "mce", "cause", "uncorrected"},
 	};
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
 		struct collect c = {.n = 0};
@@ -380,6 +383,23 @@ static void test_wait_frames(void **state)
 	(void)state;
 }
 
+/* The bare "Machine check events logged" carries no severity: after an
+ * uncorrected error it logs that one; alone it keeps the corrected default. */
+static void test_mce_logged_after_uncorrected(void **state)
+{
+	struct collect c = {.n = 0};
+	assert_true(scan_text("[  183.650625] mce: Uncorrected hardware memory error in user-access at 8a398a400\n"
+			      "[  183.790657] mce: [Hardware Error]: Machine check events logged\n"
+			      "[  400.000000] mce: [Hardware Error]: Machine check events logged\n",
+			      &c) >= 0);
+	assert_int_equal(c.n, 3);
+	assert_string_equal(vigil_event_get_str(c.ev[1], "cause"), "uncorrected");
+	assert_int_equal(vigil_event_severity(c.ev[1]), VIGIL_SEV_CRITICAL);
+	assert_string_equal(vigil_event_get_str(c.ev[2], "cause"), "corrected");
+	collect_clear(&c);
+	(void)state;
+}
+
 static void test_benign(void **state)
 {
 	/* lines of the same subsystems that are not failures */
@@ -422,6 +442,8 @@ static void test_benign(void **state)
 		"nvme nvme0: failed to set APST feature (-19)",
 		"nvme nvme0: resetting controller",
 		"mce: CPU0: Thermal monitoring enabled (TM1)",
+		"mce: CPU supports 32 MCE banks",
+		"Memory failure: soft offline: 0x12345 page already poisoned",
 		"Out of memory and no killable processes...",
 		"e1000e: Intel(R) PRO/1000 Network Driver",
 		"e1000e: eth0 NIC Link is Up 1000 Mbps Full Duplex, Flow Control: Rx/Tx",
@@ -730,6 +752,7 @@ int main(void)
 		cmocka_unit_test(test_fixtures),
 		cmocka_unit_test(test_header_wordings),
 		cmocka_unit_test(test_benign),
+		cmocka_unit_test(test_mce_logged_after_uncorrected),
 		cmocka_unit_test(test_line_formats),
 		cmocka_unit_test(test_record),
 		cmocka_unit_test(test_interleaved_callers),
