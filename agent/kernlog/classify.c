@@ -435,6 +435,12 @@ static const char *blk_status_cause(const char *t, size_t n)
 		{"recoverable transport error", "transport_error"},
 		{"timeout", "timeout"},
 		{"operation not supported error", "not_supported"},
+		{"device offline", "device_offline"},
+		{"reservation conflict", "reservation_conflict"},
+		{"protection", "protection_error"},
+		{"kernel resource", "resource"},
+		{"device resource", "resource"},
+		{"duration limit exceeded", "timeout"},
 	};
 	for (size_t i = 0; i < sizeof(st) / sizeof(st[0]); i++)
 		if (has_prefix(t, n, st[i].text, strlen(st[i].text)))
@@ -463,6 +469,42 @@ static enum kl_kind blk_error(const char *t, size_t n, struct kl_header *h)
 		return set(h, KL_IO_ERROR, KL_ROLE_SINGLE, "removable_media");
 	}
 	return set(h, KL_IO_ERROR, KL_ROLE_SINGLE, blk_status_cause(t, n));
+}
+
+/* 5.x+ blk_print_req_error() without a function prefix:
+ * "<blk_status_to_str()> error, dev sda, sector …" for the status texts other
+ * than "I/O" and "critical …" (those have their own first-byte rules). Only
+ * the exact status texts of block/blk-core.c (4.13–6.x), each checked only
+ * when its first byte matches: no search over an ordinary line. */
+static bool blk_status_line(const char *t, size_t n)
+{
+#define ST(x) PFX(t, n, x " error, dev ")
+	if (n < 20)
+		return false;
+	switch (t[0]) { /* the second (third) byte first: these letters start many ordinary lines */
+	case 'd':
+		if (t[1] == 'e')
+			return t[6] == ' ' && (ST("device offline") || ST("device resource"));
+		return (t[1] == 'm' && ST("dm internal retry")) || (t[1] == 'u' && ST("duration limit exceeded"));
+	case 't':
+		return t[1] == 'i' && ST("timeout");
+	case 'r':
+		return t[1] == 'e' && (ST("recoverable transport") || ST("reservation conflict"));
+	case 'p':
+		return t[1] == 'r' && t[2] == 'o' && ST("protection");
+	case 'o':
+		return t[1] == 'p' && (ST("operation not supported") || ST("open zones exceeded"));
+	case 'a':
+		return t[1] == 'c' && t[2] == 't' && ST("active zones exceeded");
+	case 'k':
+		return t[1] == 'e' && t[7] == 'r' && ST("kernel resource");
+	case 'n':
+		return t[1] == 'o' && t[2] == 'n' && ST("nonblocking retry");
+	case 'i':
+		return t[1] == 'n' && t[2] == 'v' && ST("invalid");
+	}
+	return false;
+#undef ST
 }
 
 /* "Buffer I/O error on dev sda1, logical block 0, async page read" */
@@ -501,8 +543,30 @@ static void fs_device(const char *t, size_t n, struct kl_header *h)
 	if (end - s > 7 && memcmp(s, "device ", 7) == 0)
 		s += 7;
 	const char *rp = memchr(s, ')', (size_t)(end - s));
-	if (rp)
-		kl_copy_text(h->device, sizeof(h->device), s, (size_t)(rp - s));
+	if (!rp)
+		return;
+	/* BTRFS 5.15+ appends the fs state: "(device loop0 state A)", 5.15–6.0
+	 * "(device dm-2: state EA)": the device name ends at a blank or ':' */
+	const char *e = s;
+	while (e < rp && *e != ' ' && *e != ':')
+		e++;
+	kl_copy_text(h->device, sizeof(h->device), s, (size_t)(e - s));
+}
+
+/* ext4 print_daily_error_info(), re-printed 5 min after mount and every
+ * 24 h about errors recorded in the superblock in the past: "error count
+ * since last fsck: %u" (≤3.x "error count: %u"), "initial error at time %u:
+ * %s:%d[: inode %u][: block %llu]", "last error at time …" (≤3.x "… at %u:").
+ * Not a new failure, whatever function name it quotes: no event. t starts
+ * with "EXT4-fs (". */
+static bool ext4_error_summary(const char *t, size_t n)
+{
+	const char *rp = memchr(t + 9, ')', n - 9 < 64 ? n - 9 : 64);
+	if (!rp || t + n - rp < 16 || rp[1] != ':' || rp[2] != ' ')
+		return false;
+	const char *m = rp + 3;
+	size_t mn = (size_t)(t + n - m);
+	return PFX(m, mn, "error count") || PFX(m, mn, "initial error at ") || PFX(m, mn, "last error at ");
 }
 
 static enum kl_kind fs_error(const char *t, size_t n, struct kl_header *h, const char *cause, int sev)
@@ -511,6 +575,28 @@ static enum kl_kind fs_error(const char *t, size_t n, struct kl_header *h, const
 	kl_copy_text(h->detail, sizeof(h->detail), t, n);
 	h->severity = sev;
 	return set(h, KL_FS_ERROR, KL_ROLE_SINGLE, cause);
+}
+
+/* A NIC driver's own TX hang report, "<drv> <bdf> <ifname>: <m>" (netdev_err):
+ * device = the interface, the last word of the prefix. */
+static enum kl_kind nic_tx_hang(const char *t, size_t pl, const char *m, size_t mn, struct kl_header *h,
+				const char *cause)
+{
+	const char *sp = t + pl;
+	while (sp > t && sp[-1] != ' ')
+		sp--;
+	kl_copy_text(h->device, sizeof(h->device), sp, (size_t)(t + pl - sp));
+	kl_copy_text(h->detail, sizeof(h->detail), m, mn);
+	return set(h, KL_NETDEV_TX_TIMEOUT, KL_ROLE_SINGLE, cause);
+}
+
+/* nvme-pci controller lost: reset failed (warning) or removed (critical). */
+static enum kl_kind nvme_gone(const char *t, size_t pl, const char *m, size_t mn, struct kl_header *h, bool removed)
+{
+	kl_copy_text(h->device, sizeof(h->device), t + 5, pl - 5);
+	kl_copy_text(h->detail, sizeof(h->detail), m, mn);
+	h->severity = removed ? VIGIL_SEV_CRITICAL : VIGIL_SEV_WARNING;
+	return set(h, KL_IO_TIMEOUT, KL_ROLE_SINGLE, removed ? "controller_removed" : "controller_reset_failed");
 }
 
 /* Messages after a device / subsystem prefix: "nvme nvme0: …",
@@ -549,8 +635,33 @@ static inline __attribute__((always_inline)) enum kl_kind device_message(const c
 				sp--;
 			kl_copy_text(h->device, sizeof(h->device), sp, (size_t)(t + pl - sp));
 			kl_copy_text(h->detail, sizeof(h->detail), m, mn);
-			return set(h, KL_NETDEV_TX_TIMEOUT, KL_ROLE_SINGLE, NULL);
+			/* virtnet_tx_timeout(), the ndo_tx_timeout dev_watchdog() calls:
+			 * folded into the watchdog's event when one precedes it */
+			return set(h, KL_NETDEV_TX_TIMEOUT, KL_ROLE_SINGLE, "ndo_tx_timeout");
 		}
+		/* ena (AWS): "The number of lost tx completion[s] is above the threshold
+		 * (%d > %d). Reset the device": the incident (the per-packet "Found a Tx
+		 * that wasn't completed on time" lines before it are not) */
+		if (PFX(m, mn, "The number of lost tx completion"))
+			return nic_tx_hang(t, pl, m, mn, h, "driver_tx_hang");
+		break;
+	case 'D':
+		/* e1000e "Detected Hardware Unit Hang:", e1000/ixgbe/igb "Detected Tx Unit Hang" */
+		if (PFX(m, mn, "Detected Hardware Unit Hang") || PFX(m, mn, "Detected Tx Unit Hang"))
+			return nic_tx_hang(t, pl, m, mn, h, "driver_tx_hang");
+		/* nvme-pci: the controller did not come back from a reset:
+		 * "Device not ready; aborting reset[, CSTS=0x%x]" (4.x–6.x), then it is
+		 * removed: 6.x "Disabling device after reset failure: %d" */
+		if (PFX(t, n, "nvme ")) {
+			bool gone = PFX(m, mn, "Disabling device after reset failure");
+			if (gone || PFX(m, mn, "Device not ready; aborting reset"))
+				return nvme_gone(t, pl, m, mn, h, gone);
+		}
+		break;
+	case 'R':
+		/* ≤6.2 nvme_remove_dead_ctrl(): "Removing after probe failure status: %d" */
+		if (PFX(t, n, "nvme ") && PFX(m, mn, "Removing after probe failure"))
+			return nvme_gone(t, pl, m, mn, h, true);
 		break;
 	case 'I':
 		if (PFX(m, mn, "I/O error, dev ") || PFX(m, mn, "I/O error"))
@@ -569,10 +680,17 @@ static inline __attribute__((always_inline)) enum kl_kind device_message(const c
 	case 'A':
 	case 'P':
 	case 'L':
+		/* ena ≥2.8: "Lost TX completions are above the threshold (%d > %d). Completion transmission timeout: %u." */
+		if (m[0] == 'L' && PFX(m, mn, "Lost TX completions are above the threshold") && PFX(t, n, "ena "))
+			return nic_tx_hang(t, pl, m, mn, h, "driver_tx_hang");
 		/* pciehp ≈4.19+: "Slot(%s): Card not present", "Slot(%s): Link Down",
-		 * "Slot(%s): Attention button pressed", "Slot(%s): Powering off due to button press";
-		 * ≤4.18: "Card not present on Slot(%s)", "Button pressed on Slot(%s)" */
-		if (PFX(t, n, "pciehp") || PFX(t, n, "shpchp")) {
+		 * "Slot(%s): Attention button pressed", "Slot(%s): Powering off due to button press",
+		 * 5.x+ "Slot(%s): Button press: powering off";
+		 * ≤4.18: "Card not present on Slot(%s)", "Button pressed on Slot(%s)".
+		 * Printed as "pciehp 0000:00:1c.0:pcie004: …" (≤5.3, ctrl_info = dev_info of
+		 * the port service device) or, since pciehp uses pci_info() with dev_fmt
+		 * "pciehp: ", "pcieport 0000:00:1c.0: pciehp: Slot(1): …" */
+		if (PFX(t, n, "pciehp") || PFX(t, n, "shpchp") || (m - t >= 8 && memcmp(m - 8, "pciehp: ", 8) == 0)) {
 			const char *sl = FIND(m, mn, "Slot(");
 			if (!sl)
 				break;
@@ -588,8 +706,20 @@ static inline __attribute__((always_inline)) enum kl_kind device_message(const c
 			return set(h, KL_PCI_HOTPLUG, KL_ROLE_SINGLE,
 				   FIND(m, mn, "not present") ? "card_not_present"
 				   : FIND(m, mn, "Link Down") ? "link_down"
-				   : FIND(m, mn, "utton")     ? "button"
-				   : FIND(m, mn, "Powering off") ? "power_off" : "card_present");
+				   : FIND(m, mn, "Link Up") ? "link_up"
+				   : ANY(m, mn, "Powering off", "powering off", "power off") ? "power_off"
+				   : FIND(m, mn, "utton")     ? "button" : "card_present");
+		}
+		break;
+	case 's':
+		/* iSCSI (scsi_transport_iscsi.c, 2.6.2x–6.x): "session7: session recovery timed
+		 * out after 120 secs": the replacement timeout expired, the session's disks
+		 * are offlined and every I/O to them fails from now on */
+		if (PFX(m, mn, "session recovery timed out after ") && PFX(t, n, "session")) {
+			kl_copy_text(h->device, sizeof(h->device), t, pl);
+			kl_copy_text(h->detail, sizeof(h->detail), m, mn);
+			h->severity = VIGIL_SEV_CRITICAL;
+			return set(h, KL_IO_TIMEOUT, KL_ROLE_SINGLE, "iscsi_session_timeout");
 		}
 		break;
 	case 'c':
@@ -621,6 +751,14 @@ static inline __attribute__((always_inline)) enum kl_kind device_message(const c
 	}
 	/* SCSI: "sd 2:0:0:0: [sdb] tag#12 timing out command, waited 180s", "… task abort" */
 	if (PFX(t, n, "sd ") || PFX(t, n, "scsi") || PFX(t, n, "sr ")) {
+		/* scsi_eh_offline_sdevs() (2.6–6.x): error recovery (after command timeouts
+		 * or aborts) failed and the device is set offline: the disk is gone */
+		if (PFX(m, mn, "Device offlined - ")) {
+			kl_copy_text(h->device, sizeof(h->device), t, pl);
+			kl_copy_text(h->detail, sizeof(h->detail), m, mn);
+			h->severity = VIGIL_SEV_CRITICAL;
+			return set(h, KL_IO_TIMEOUT, KL_ROLE_SINGLE, "device_offlined");
+		}
 		if (ANY(m, mn, "timing out command", "DID_TIME_OUT", "abort")) {
 			const char *lb = memchr(m, '[', mn);
 			const char *rb = lb ? memchr(lb, ']', (size_t)(end - lb)) : NULL;
@@ -703,6 +841,19 @@ again:
 			return h->kind;
 		if (PFX(t, n, "BTRFS error (device") || PFX(t, n, "BTRFS critical (device"))
 			return fs_error(t, n, h, "btrfs_error", VIGIL_SEV_WARNING);
+		/* __btrfs_handle_fs_error() / transaction abort, 3.x–6.x:
+		 * pr_crit("BTRFS: error (device %s%s) in %s:%d: errno=%d %s"): the
+		 * transaction is lost and the filesystem goes read-only */
+		if (PFX(t, n, "BTRFS: error (device"))
+			return fs_error(t, n, h, "btrfs_abort", VIGIL_SEV_CRITICAL);
+		/* btrfs_handle_error(): btrfs_info(fs_info, "forced readonly") */
+		if (PFX(t, n, "BTRFS info (device")) {
+			size_t e = n;
+			while (e > 0 && (t[e - 1] == ' ' || t[e - 1] == '\t'))
+				e--;
+			if (e > 18 && memcmp(t + e - 18, "): forced readonly", 18) == 0)
+				return fs_error(t, n, h, "remount_ro", VIGIL_SEV_CRITICAL);
+		}
 		break;
 	case 'I':
 		if (PFX(t, n, "INFO: "))
@@ -781,6 +932,8 @@ again:
 		}
 		break;
 	case 'r':
+		if (blk_status_line(t, n))
+			return blk_error(t, n, h);
 		if (PFX(t, n, "rcu: ")) { /* ≈4.19+ pr_fmt of RCU */
 			t += 5;
 			n -= 5;
@@ -820,6 +973,15 @@ again:
 		if (PFX(t, n, "Machine check events logged") || PFX(t, n, "Machine Check Exception:") ||
 		    PFX(t, n, "Machine check: "))
 			return mce(t, n, h);
+		/* mm/memory-failure.c (pr_fmt "Memory failure: "), run only for an
+		 * uncorrected memory error: "%#lx: recovery action for %s: %s",
+		 * "%#lx: already hardware poisoned"; details of the MCE report */
+		if (PFX(t, n, "Memory failure: 0x") &&
+		    (FIND(t, n, ": recovery action for ") || FIND(t, n, ": already hardware poisoned"))) {
+			kl_copy_text(h->detail, sizeof(h->detail), t, n);
+			h->severity = VIGIL_SEV_CRITICAL;
+			return set(h, KL_MCE, KL_ROLE_MCE_BODY, "uncorrected");
+		}
 		break;
 	case 'K':
 		if (t[1] == 'e' && panic_line(t, n, h))
@@ -832,6 +994,8 @@ again:
 		}
 		break;
 	case 'k':
+		if (blk_status_line(t, n))
+			return blk_error(t, n, h);
 		if (PFX(t, n, "kernel BUG at ")) {
 			const char *s = t + 14;
 			size_t ln = (size_t)(end - s);
@@ -872,10 +1036,14 @@ again:
 		}
 		break;
 	case 'i':
+		if (blk_status_line(t, n))
+			return blk_error(t, n, h);
 		if (PFX(t, n, "invalid opcode: ") && die_header(t, n))
 			return set(h, KL_BUG, KL_ROLE_BUG_SUB, "invalid_opcode");
 		break;
 	case 'd':
+		if (blk_status_line(t, n))
+			return blk_error(t, n, h);
 		if (PFX(t, n, "divide error: ") && die_header(t, n))
 			return set(h, KL_OOPS, KL_ROLE_START, "divide_error");
 		if (PFX(t, n, "double fault: ") && die_header(t, n))
@@ -889,6 +1057,14 @@ again:
 		if (PFX(t, n, "EXT4-fs error") || PFX(t, n, "EXT3-fs error") || PFX(t, n, "EXT2-fs error"))
 			return fs_error(t, n, h, "ext4_error", VIGIL_SEV_WARNING);
 		if ((PFX(t, n, "EXT4-fs (") || PFX(t, n, "EXT3-fs (")) && ANY(t, n, "Remounting", "error")) {
+			if (ext4_error_summary(t, n))
+				return KL_NONE;
+			/* writeback could not allocate blocks for delayed data: "Delayed block
+			 * allocation failed for inode %lu at logical offset %llu with max blocks %u
+			 * with error %d" (≤2.6.3x "delayed block allocation failed for block …"),
+			 * followed by "This should not happen!! Data will be lost" (no second event) */
+			if (ANY(t, n, "Delayed block allocation failed", "delayed block allocation failed"))
+				return fs_error(t, n, h, "delalloc_failed", VIGIL_SEV_CRITICAL);
 			if (FIND(t, n, "Remounting filesystem read-only"))
 				return fs_error(t, n, h, "remount_ro", VIGIL_SEV_CRITICAL);
 			if (FIND(t, n, "error") && (FIND(t, n, "I/O error") || FIND(t, n, "journal")))
@@ -906,7 +1082,10 @@ again:
 		if (PFX(t, n, "XFS (")) {
 			if (ANY(t, n, "Shutting down filesystem", "shutting down filesystem"))
 				return fs_error(t, n, h, "xfs_shutdown", VIGIL_SEV_CRITICAL);
-			if (ANY(t, n, "Corruption", "metadata I/O error", "log I/O error", "Internal error"))
+			/* xfs_verifier_error(): "Metadata corruption detected at %pS, %s block 0x%llx",
+			 * "Metadata CRC error detected at …" (3.10+) */
+			if (ANY(t, n, "Corruption", "Metadata corruption", "Metadata CRC error", "metadata I/O error",
+				"log I/O error", "Internal error"))
 				return fs_error(t, n, h, "xfs_error", VIGIL_SEV_WARNING);
 		}
 		break;
@@ -926,8 +1105,23 @@ again:
 		}
 		break;
 	case 'J':
-		if (PFX(t, n, "JBD2: ") && (FIND(t, n, "Error ") || FIND(t, n, "error ")) && FIND(t, n, "journal"))
-			return fs_error(t, n, h, "journal_error", VIGIL_SEV_WARNING);
+		/* "JBD2: Error %d detected when updating journal superblock for %s.",
+		 * "JBD2: Detected IO errors[ %d] while flushing file data on %s" */
+		if (PFX(t, n, "JBD2: ") && (((FIND(t, n, "Error ") || FIND(t, n, "error ")) && FIND(t, n, "journal")) ||
+					    PFX(t + 6, n - 6, "Detected IO errors"))) {
+			fs_error(t, n, h, "journal_error", VIGIL_SEV_WARNING);
+			/* the journal device ("dm-1-8") is the last word, after " for " / " on " */
+			size_t dl = n;
+			while (dl > 6 && (t[dl - 1] == '.' || t[dl - 1] == ' '))
+				dl--;
+			size_t ds = dl;
+			while (ds > 6 && t[ds - 1] != ' ')
+				ds--;
+			if (ds >= 6 + 4 && ds < dl &&
+			    (memcmp(t + ds - 4, "for ", 4) == 0 || memcmp(t + ds - 3, "on ", 3) == 0))
+				kl_copy_text(h->device, sizeof(h->device), t + ds, dl - ds);
+			return h->kind;
+		}
 		break;
 	case 'm':
 		if (PFX(t, n, "mce: ")) {
@@ -935,6 +1129,14 @@ again:
 			n -= 5;
 			if (PFX(t, n, "[Hardware Error]: "))
 				return mce(t, n, h);
+			/* x86 kill_me_maybe() (5.8+): "Uncorrected hardware memory error in
+			 * user-access at %llx" opens the report of a recovered UC error;
+			 * "Memory error not recovered" (kill_me_never) belongs to it */
+			if (PFX(t, n, "Uncorrected hardware memory error") || PFX(t, n, "Memory error not recovered")) {
+				mce(t, n, h);
+				h->severity = VIGIL_SEV_CRITICAL;
+				return set(h, KL_MCE, t[0] == 'U' ? KL_ROLE_START : KL_ROLE_MCE_BODY, "uncorrected");
+			}
 			return KL_NONE;
 		}
 		break;
@@ -962,11 +1164,20 @@ again:
 			return blk_error(t + 20, n - 20, h) ? h->kind : KL_NONE;
 		break;
 	case 'p':
+		if (blk_status_line(t, n))
+			return blk_error(t, n, h);
 		if (PFX(t, n, "print_req_error: "))
 			return blk_error(t + 17, n - 17, h) ? h->kind : KL_NONE;
 		break;
 	case 'c':
 		if (PFX(t, n, "critical ") && FIND(t, n, " error, dev "))
+			return blk_error(t, n, h);
+		break;
+	case 't':
+	case 'o':
+	case 'a':
+	case 'n':
+		if (blk_status_line(t, n))
 			return blk_error(t, n, h);
 		break;
 	case '-':

@@ -301,6 +301,8 @@ static int name_index(const char *const *names, size_t n, const char *s, size_t 
 	return -1;
 }
 
+static const char *human_stamps_end(const char *p, const char *end);
+
 /* "kern  :err   : rest" */
 static bool parse_dmesg_x(const char *p, const char *end, struct kl_line *l)
 {
@@ -338,8 +340,11 @@ static bool parse_dmesg_x(const char *p, const char *end, struct kl_line *l)
 	if (l->len && *s == '[') {
 		int64_t ts;
 		const char *q = kl_dmesg_stamp_end(s, end, &ts);
-		if (q) {
+		if (q)
 			l->ts_usec = ts;
+		else
+			q = human_stamps_end(s, end); /* dmesg -x -T / -x -H */
+		if (q) {
 			q = parse_caller_brackets(q, end, l);
 			l->text = q;
 			l->len = (size_t)(end - q);
@@ -472,6 +477,67 @@ static const char *parse_dmesg_t(const char *p, const char *end)
 	return s;
 }
 
+/* dmesg -H / --reltime / -e: "[Jan25 19:52] " on the first line of a minute
+ * (strftime "%b%d %H:%M"), "[  +0.000132] " (the delta) on the others. No
+ * monotonic time. p at the '['; position after "] " or NULL. */
+static const char *parse_dmesg_h(const char *p, const char *end)
+{
+	const char *s = p + 1;
+	while (s < end && *s == ' ')
+		s++;
+	if (s < end && *s == '+') {
+		const char *d = ++s;
+		while (s < end && is_digit(*s))
+			s++;
+		if (s == d || s >= end || *s != '.')
+			return NULL;
+		d = ++s;
+		while (s < end && is_digit(*s))
+			s++;
+		if (s == d)
+			return NULL;
+	} else {
+		if (!is_month(s, end))
+			return NULL;
+		s += 3;
+		if (s < end && *s == ' ')
+			s++;
+		const char *d = s;
+		while (s < end && is_digit(*s))
+			s++;
+		if (s == d || s - d > 2 || s >= end || *s != ' ')
+			return NULL;
+		s++;
+		if (end - s < 5 || !is_digit(s[0]) || !is_digit(s[1]) || s[2] != ':' || !is_digit(s[3]) ||
+		    !is_digit(s[4]))
+			return NULL;
+		s += 5;
+	}
+	if (s >= end || *s != ']')
+		return NULL;
+	s++;
+	if (s < end && *s == ' ')
+		s++;
+	return s;
+}
+
+/* Human-readable dmesg stamps at p (a '['): -T "[Mon Nov 22 13:45:00 2026] ",
+ * -H "[Jan25 19:52] " / "[  +0.000132] ", or -H followed by -T (dmesg -H -T).
+ * Position after them, or NULL. */
+static const char *human_stamps_end(const char *p, const char *end)
+{
+	const char *q = parse_dmesg_t(p, end);
+	if (q)
+		return q;
+	q = parse_dmesg_h(p, end);
+	if (q && q < end && *q == '[') {
+		const char *r = parse_dmesg_t(q, end);
+		if (r)
+			q = r;
+	}
+	return q;
+}
+
 /* A serial-console line: look for an embedded "[  123.456789] " (the kernel
  * line printed after other output without a newline). */
 static bool find_embedded_dmesg(const char *p, const char *end, struct kl_line *l)
@@ -575,8 +641,8 @@ int kl_parse_line(const char *buf, size_t len, struct kl_line *l)
 		if (q) {
 			l->format = KL_FMT_DMESG;
 			l->ts_usec = ts;
-		} else if ((q = parse_dmesg_t(p, end))) {
-			l->format = KL_FMT_DMESG_T;
+		} else if ((q = human_stamps_end(p, end))) {
+			l->format = KL_FMT_DMESG_T; /* -T, -H: wall-clock stamps, no monotonic time */
 		}
 		if (q) {
 			q = parse_caller_brackets(q, end, l);

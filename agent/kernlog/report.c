@@ -33,6 +33,8 @@ struct kl_report {
 	uint64_t first_seq;
 	bool end_marker, task_end, have_oops_line, oom_done, in_modules, truncated_trace;
 	bool from_warn;       /* refined from a WARN() splat: it ends with "---[ end trace" */
+	bool warn_text_first; /* "cut here" + WARN text (4.15+ order): its "WARNING: CPU:" line follows */
+	bool ndo_seen;        /* the driver's ndo_tx_timeout line of this watchdog firing is in raw */
 	bool after_task_dump; /* last line was "Task dump for CPU n:" (the task line follows) */
 	bool memcg_hint;      /* "oom-kill:constraint=CONSTRAINT_MEMCG" seen */
 	bool warn_msg;        /* the WARN() message line is taken */
@@ -68,6 +70,15 @@ struct kl_scanner {
 	int64_t last_ts;
 	bool have_last;
 	char last_panic[KL_TEXT_MAX]; /* reason of the last panic event, for its lone end marker */
+	/* last NETDEV WATCHDOG event whose driver ndo_tx_timeout line
+	 * (virtio_net "TX timeout on queue") has not been seen yet */
+	bool wd_pending;
+	char wd_dev[64];
+	int64_t wd_ts;
+	/* last mce event was uncorrected (at mce_uc_ts): a following bare
+	 * "Machine check events logged" logs that error, not a corrected one */
+	bool mce_uc;
+	int64_t mce_uc_ts;
 	/* feed_chunk tail */
 	char *pending;
 	size_t pending_len;
@@ -905,6 +916,17 @@ static int report_to_event(struct kl_scanner *s, struct kl_report *r, bool parti
 	s->have_last = h->kind != KL_PANIC;
 	if (h->kind == KL_PANIC)
 		snprintf(s->last_panic, sizeof(s->last_panic), "%s", h->detail);
+	if (h->kind == KL_MCE) {
+		s->mce_uc = h->cause && !strcmp(h->cause, "uncorrected");
+		s->mce_uc_ts = r->last_ts;
+	}
+	if (h->kind == KL_NETDEV_TX_TIMEOUT && !h->cause) {
+		/* dev_watchdog() calls the driver's ndo_tx_timeout right after its
+		 * message: the driver's own line belongs to this firing */
+		s->wd_pending = !r->ndo_seen;
+		memcpy(s->wd_dev, h->device, sizeof(s->wd_dev));
+		s->wd_ts = r->last_ts;
+	}
 
 	*ret = ev;
 	return 0;
@@ -1050,6 +1072,12 @@ static int open_report(struct kl_scanner *s, const struct kl_line *l, const stru
 
 static bool is_oopsish(enum kl_kind k) { return k == KL_OOPS || k == KL_GPF || k == KL_BUG; }
 
+/* A driver's ndo_tx_timeout message (virtio_net "TX timeout on queue: …"). */
+static bool ndo_tx_line(const struct kl_header *h)
+{
+	return h->kind == KL_NETDEV_TX_TIMEOUT && h->cause && !strcmp(h->cause, "ndo_tx_timeout");
+}
+
 int kl_scanner_feed(struct kl_scanner *s, const struct kl_line *l)
 {
 	struct kl_header h;
@@ -1083,6 +1111,8 @@ int kl_scanner_feed(struct kl_scanner *s, const struct kl_line *l)
 				return k;
 		s->have_last = false;
 		s->last_panic[0] = 0;
+		s->wd_pending = false;
+		s->mce_uc = false;
 		return s->emitted;
 	}
 
@@ -1149,6 +1179,7 @@ int kl_scanner_feed(struct kl_scanner *s, const struct kl_line *l)
 		case KL_ROLE_REFINE:
 			if (r->h.kind == KL_WARNING || r->h.kind == KL_CUT_HERE) {
 				append = true;
+				r->warn_text_first = r->h.kind == KL_CUT_HERE;
 				r->from_warn = true;
 				merge_header(r, &h, true);
 			}
@@ -1192,11 +1223,13 @@ int kl_scanner_feed(struct kl_scanner *s, const struct kl_line *l)
 					memcpy(r->comm, h.comm, sizeof(r->comm));
 				if (h.cause)
 					r->h.cause = h.cause;
-			} else if (r->h.kind == KL_NETDEV_TX_TIMEOUT && h.kind == KL_WARNING && r->nlines == 1 &&
-				   r->h.role == KL_ROLE_REFINE) {
-				/* 5.x: the WARN text "NETDEV WATCHDOG: …" printed before "WARNING: CPU: …" */
+			} else if (h.kind == KL_WARNING && r->h.role == KL_ROLE_REFINE &&
+				   (r->warn_text_first || (r->h.kind == KL_NETDEV_TX_TIMEOUT && r->nlines == 1))) {
+				/* 4.15+: the WARN text ("NETDEV WATCHDOG: …") is printed before
+				 * "WARNING: CPU: …", after "cut here" when the arch prints it */
 				append = true;
 				r->from_warn = true;
+				r->warn_text_first = false;
 				merge_header(r, &h, false);
 				if (h.have_ip && !r->have_ip) {
 					r->ip = h.ip;
@@ -1208,6 +1241,11 @@ int kl_scanner_feed(struct kl_scanner *s, const struct kl_line *l)
 			}
 			break;
 		case KL_ROLE_SINGLE:
+			if (ndo_tx_line(&h) && r->h.kind == KL_NETDEV_TX_TIMEOUT && !r->h.cause && !r->ndo_seen &&
+			    !strcmp(r->h.device, h.device)) {
+				append = true; /* the ndo_tx_timeout of this watchdog firing */
+				r->ndo_seen = true;
+			}
 			break;
 		case KL_ROLE_PANIC_END:
 			/* the end marker of the open report (a panic's, or the oops it ended) */
@@ -1226,6 +1264,20 @@ int kl_scanner_feed(struct kl_scanner *s, const struct kl_line *l)
 
 	if (h.role == KL_ROLE_PANIC_END && s->last_panic[0] && strcmp(s->last_panic, h.detail) == 0)
 		return s->emitted; /* the end of the panic just reported (a wrapped line closed it early) */
+	if (ndo_tx_line(&h) && s->wd_pending && !strcmp(s->wd_dev, h.device) &&
+	    (l->ts_usec < 0 || s->wd_ts < 0 || (l->ts_usec >= s->wd_ts && l->ts_usec - s->wd_ts <= 60 * 1000000LL))) {
+		/* the driver's line of the watchdog firing just reported (up to
+		 * seconds later when the driver's handler was blocked): no new event */
+		s->wd_pending = false;
+		return s->emitted;
+	}
+	if (h.kind == KL_MCE && h.role == KL_ROLE_START && s->mce_uc && h.severity != VIGIL_SEV_CRITICAL &&
+	    strstr(h.detail, "Machine check events logged") &&
+	    (l->ts_usec < 0 || s->mce_uc_ts < 0 || (l->ts_usec >= s->mce_uc_ts && l->ts_usec - s->mce_uc_ts <= 60 * 1000000LL))) {
+		/* the header carries no severity: "corrected" is only the default */
+		h.severity = VIGIL_SEV_CRITICAL;
+		h.cause = "uncorrected";
+	}
 	if (h.role == KL_ROLE_SINGLE || h.role == KL_ROLE_OOM_END || h.role == KL_ROLE_PANIC_END)
 		k = single_event(s, l, &h);
 	else

@@ -292,26 +292,68 @@ static void test_header_wordings(void **state)
 		{"I/O error, dev vda, sector 524288 op 0x0:(READ) flags 0x80700 phys_seg 1 prio class 2", "io_error", "device_name", "vda"},
 		{"blk_update_request: critical medium error, dev sdc, sector 3907029120", "io_error", "device_name", "sdc"},
 		{"Buffer I/O error on dev vda1, logical block 0, async page read", "io_error", "block", "0"},
+		/* 5.x+ other blk_status texts without a prefix (block/blk-core.c blk_errors[]) */
+		{"device offline error, dev sdb, sector 8 op 0x1:(WRITE) flags 0x803000 phys_seg 1 prio class 2", "io_error", "cause", "device_offline"},
+		{"device offline error, dev sda, sector 10673457672 op 0x1:(WRITE) flags 0x4100000 phys_seg 28 prio class 2", "io_error", "sector", "10673457672"},
+		{"timeout error, dev vdb, sector 4096 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0", "io_error", "device_name", "vdb"},
+		{"recoverable transport error, dev sdc, sector 1024 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 2", "io_error", "cause", "transport_error"},
+		{"protection error, dev nvme0n1, sector 2048 op 0x1:(WRITE) flags 0x8800 phys_seg 1 prio class 2", "io_error", "cause", "protection_error"},
+		{"reservation conflict error, dev sdd, sector 0 op 0x1:(WRITE) flags 0x0 phys_seg 1 prio class 2", "io_error", "cause", "reservation_conflict"},
+		{"operation not supported error, dev sde, sector 0 op 0x9:(WRITE_ZEROES) flags 0x0 phys_seg 0 prio class 2", "io_error", "cause", "not_supported"},
 		{"Buffer I/O error on device sdb1, logical block 12", "io_error", "device_name", "sdb1"},
 		/* timeouts */
 		{"nvme nvme0: I/O 23 QID 2 timeout, aborting", "io_timeout", "device_name", "nvme0"},
 		{"nvme nvme1: I/O tag 12 (100c) opcode 0x2 (Read) QID 3 timeout, reset controller", "io_timeout", "cause", "nvme_timeout"},
+		{"nvme nvme1: Device not ready; aborting reset", "io_timeout", "cause", "controller_reset_failed"},
+		{"nvme nvme1: Device not ready; aborting reset, CSTS=0x1", "io_timeout", "device_name", "nvme1"},
+		{"nvme nvme1: Removing after probe failure status: -19", "io_timeout", "cause", "controller_removed"},
+		{"nvme nvme0: Disabling device after reset failure: -19", "io_timeout", "cause", "controller_removed"},
 		{"sd 2:0:0:0: [sdb] tag#5 timing out command, waited 180s", "io_timeout", "device_name", "sdb"},
 		{"ata1.00: exception Emask 0x0 SAct 0x0 SErr 0x0 action 0x6 frozen", "io_timeout", "cause", "ata_frozen"},
+		{"sd 1:0:0:0: Device offlined - not ready after error recovery", "io_timeout", "cause", "device_offlined"},
+		{"scsi 2:0:0:1: Device offlined - not ready after error recovery", "io_timeout", "device_name", "scsi 2:0:0:1"},
+		{"session7: session recovery timed out after 120 secs", "io_timeout", "cause", "iscsi_session_timeout"},
 		/* virtio, hotplug, tx timeout, fs, mce */
 		{"virtio_net virtio0: output.0:id 0 is not a head!", "virtio_error", "device_name", "virtio0"},
 		{"virtio_blk virtio2: req.0:id 4 out of range", "virtio_error", "cause", "device_error"},
 		{"pciehp 0000:00:1c.0:pcie004: Slot(2): Card not present", "pci_hotplug", "device_name", "2"},
 		{"pciehp 0000:00:1c.0:pcie004: Slot(5): Attention button pressed", "pci_hotplug", "cause", "button"},
 		{"pciehp: Card not present on Slot(3)", "pci_hotplug", "device_name", "3"},
+		/* ≈5.4+: pci_info() of the port with dev_fmt "pciehp: " */
+		{"pcieport 0000:89:02.0: pciehp: Slot(400): Link Down", "pci_hotplug", "cause", "link_down"},
+		{"pcieport 0000:06:01.0: pciehp: Slot(1): Card not present", "pci_hotplug", "device_name", "1"},
+		{"pcieport 0020:02:02.0: pciehp: Slot(0-3): Link Up", "pci_hotplug", "cause", "link_up"},
+		{"pcieport 0003:00:00.0: pciehp: Slot(31): Attention button pressed", "pci_hotplug", "cause", "button"},
+		{"pcieport 0003:00:00.0: pciehp: Slot(31): Powering off due to button press", "pci_hotplug", "cause", "power_off"},
+		{"pcieport 0000:00:1c.0: pciehp: Slot(8): Button press: will power off in 5 sec", "pci_hotplug", "cause", "power_off"},
 		{"NETDEV WATCHDOG: eth0 (virtio_net): transmit queue 0 timed out", "netdev_tx_timeout", "device_name", "eth0"},
 		{"virtio_net virtio0 eth0: NETDEV WATCHDOG: CPU: 1: transmit queue 0 timed out 5120 ms", "netdev_tx_timeout", "cpu", "1"},
 		{"virtio_net virtio0 ens3: TX timeout on queue: 0, sq: output.0, vq: 0x1, name: output.0, 5440000 usecs ago", "netdev_tx_timeout", "device_name", "ens3"},
+		/* NIC drivers' own TX hang reports */
+		{"e1000e 0000:00:1f.6 eth0: Detected Hardware Unit Hang:", "netdev_tx_timeout", "device_name", "eth0"},
+		{"ixgbe 0000:03:00.0 eth2: Detected Tx Unit Hang", "netdev_tx_timeout", "cause", "driver_tx_hang"},
+		{"ena 0000:00:03.0 eth0: The number of lost tx completions is above the threshold (156 > 128). Reset the device", "netdev_tx_timeout", "device_name", "eth0"},
+		{"ena 0000:00:05.0 ens5: The number of lost tx completion is above the threshold (129 > 128). Reset the device", "netdev_tx_timeout", "device_name", "ens5"},
+		{"ena 0000:00:05.0 ens5: Lost TX completions are above the threshold (129 > 128). Completion transmission timeout: 5000.", "netdev_tx_timeout", "cause", "driver_tx_hang"},
 		{"EXT4-fs error (device vda1): ext4_find_entry:1455: inode #2: comm ls: reading directory lblock 0", "fs_error", "device_name", "vda1"},
 		{"EXT4-fs (vda1): Remounting filesystem read-only", "fs_error", "cause", "remount_ro"},
+		{"EXT4-fs (mmcblk0p1): Delayed block allocation failed for inode 2243 at logical offset 0 with max blocks 1 with error 117", "fs_error", "cause", "delalloc_failed"},
+		{"JBD2: Error -5 detected when updating journal superblock for dm-1-8.", "fs_error", "device_name", "dm-1-8"},
+		{"JBD2: Detected IO errors while flushing file data on sdb-8", "fs_error", "device_name", "sdb-8"},
+		{"JBD2: Detected IO errors -5 while flushing file data on vda1-8", "fs_error", "cause", "journal_error"},
 		{"XFS (dm-0): Corruption of in-memory data detected.  Shutting down filesystem", "fs_error", "cause", "xfs_shutdown"},
+		{"XFS (dm-3): Metadata corruption detected at xfs_attr3_leaf_verify+0x275/0x2e0, xfs_attr3_leaf block 0x19be8", "fs_error", "device_name", "dm-3"},
+		{"XFS (vdb): Metadata CRC error detected at xfs_agf_read_verify+0x5a/0x100 [xfs], xfs_agf block 0x1", "fs_error", "cause", "xfs_error"},
+		{"BTRFS: error (device dm-0) in btrfs_commit_transaction:2403: errno=-5 IO failure (Error while writing out transaction)", "fs_error", "cause", "btrfs_abort"},
+		{"BTRFS: error (device dm-2: state A) in find_free_extent_update_loop:4122: errno=-22 unknown", "fs_error", "device_name", "dm-2"},
+		{"BTRFS: error (device loop0 state EA) in cleanup_transaction:2042: errno=-5 IO failure", "fs_error", "device_name", "loop0"},
+		{"BTRFS info (device sdd): forced readonly", "fs_error", "cause", "remount_ro"},
+		{"BTRFS error (device loop0 state A): Transaction aborted (error -5)", "fs_error", "device_name", "loop0"},
 		{"mce: [Hardware Error]: Machine check events logged", "mce", "cause", "corrected"},
 		{"{1}[Hardware Error]: event severity: fatal", "mce", "cause", "uncorrected"},
+		{"mce: Uncorrected hardware memory error in user-access at 8a398a400", "mce", "cause", "uncorrected"},
+		{"mce: Memory error not recovered", "mce", "cause", "uncorrected"},
+		{"Memory failure: 0xaf34214: recovery action for reserved kernel page: Failed", "mce", "cause", "uncorrected"},
 	};
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
 		struct collect c = {.n = 0};
@@ -358,6 +400,23 @@ static void test_wait_frames(void **state)
 	(void)state;
 }
 
+/* The bare "Machine check events logged" carries no severity: after an
+ * uncorrected error it logs that one; alone it keeps the corrected default. */
+static void test_mce_logged_after_uncorrected(void **state)
+{
+	struct collect c = {.n = 0};
+	assert_true(scan_text("[  183.650625] mce: Uncorrected hardware memory error in user-access at 8a398a400\n"
+			      "[  183.790657] mce: [Hardware Error]: Machine check events logged\n"
+			      "[  400.000000] mce: [Hardware Error]: Machine check events logged\n",
+			      &c) >= 0);
+	assert_int_equal(c.n, 3);
+	assert_string_equal(vigil_event_get_str(c.ev[1], "cause"), "uncorrected");
+	assert_int_equal(vigil_event_severity(c.ev[1]), VIGIL_SEV_CRITICAL);
+	assert_string_equal(vigil_event_get_str(c.ev[2], "cause"), "corrected");
+	collect_clear(&c);
+	(void)state;
+}
+
 static void test_benign(void **state)
 {
 	/* lines of the same subsystems that are not failures */
@@ -374,16 +433,46 @@ static void test_benign(void **state)
 		"rcu: Hierarchical RCU implementation.",
 		"rcu: \tRCU restricting CPUs from NR_CPUS=8192 to nr_cpu_ids=2.",
 		"EXT4-fs (vda1): mounted filesystem with ordered data mode. Opts: (null)",
+		/* print_daily_error_info(): past errors recorded in the superblock, any function name */
+		"EXT4-fs (sda2): error count since last fsck: 5",
+		"EXT4-fs (sda2): initial error at time 1581661515: __ext4_get_inode_loc:4642: inode 6684891: block 26738733",
+		"EXT4-fs (sda2): last error at time 1581661521: ext4_journal_check_start:61: inode 6684894: block 26738733",
+		"EXT4-fs (sdd): last error at time 1776801096: ext4_evict_inode:255",
+		"EXT4-fs (vda1): initial error at time 1700000000: ext4_journal_start_sb:367",
+		"EXT4-fs (sdb1): error count: 3",
+		"EXT4-fs (sdb1): last error at 1400000000: ext4_journal_check_start:56: inode 2: block 1",
+		"EXT4-fs (mmcblk0p1): This should not happen!! Data will be lost",
 		"XFS (vdb): Mounting V5 Filesystem",
+		"XFS (dm-3): Unmount and run xfs_repair",
+		"BTRFS info (device sdd): disk space caching is enabled",
+		"BTRFS info (device dm-0): scrub: started on devid 1",
+		"BTRFS warning (device dm-0): Skipping commit of aborted transaction.",
 		"pciehp 0000:00:1c.0:pcie004: Slot #0 AttnBtn+ PwrCtrl+ MRL- AttnInd+ PwrInd+ HotPlug+ Surprise+",
+		"pcieport 0000:00:1c.0: pciehp: Slot #8 AttnBtn- PwrCtrl- MRL- AttnInd- PwrInd- HotPlug+ Surprise+ Interlock- NoCompl+ IbPresDis- LLActRep+",
+		"pcieport 0003:00:00.0: pciehp: pending interrupts 0x0001 from Slot Status",
 		"ata1: SATA link up 6.0 Gbps (SStatus 133 SControl 300)",
+		"sd 1:0:0:0: [sdb] Attached SCSI removable disk",
+		"scsi host2: iSCSI Initiator over TCP/IP",
+		"session7: session recovery started",
 		"nvme nvme0: 2/0/0 default/read/poll queues",
+		"nvme nvme0: Abort status: 0x371",
+		"nvme nvme0: failed to set APST feature (-19)",
+		"nvme nvme0: resetting controller",
 		"mce: CPU0: Thermal monitoring enabled (TM1)",
+		"mce: CPU supports 32 MCE banks",
+		"Memory failure: soft offline: 0x12345 page already poisoned",
 		"Out of memory and no killable processes...",
 		"e1000e: Intel(R) PRO/1000 Network Driver",
+		"e1000e: eth0 NIC Link is Up 1000 Mbps Full Duplex, Flow Control: Rx/Tx",
+		"ena 0000:00:05.0 eth0: Found a Tx that wasn't completed on time, qid 2, index 961.",
+		"ena 0000:00:03.0 eth0: Trigger reset is on",
+		"ena 0000:00:03.0 eth0: tx_timeout: 1",
 		"audit: type=1400 audit(1700000000.000:2): apparmor=\"STATUS\" operation=\"profile_load\" name=\"BUG: soft lockup\"",
 		"systemd[1]: Started Daily apt upgrade and clean activities.",
 		"Spectre V2 : Mitigation: Retpolines",
+		"device offline: nothing to do",
+		"timeout: 30 seconds",
+		"protection keys enabled",
 		"Linux version 6.1.0-13-amd64 (debian-kernel@lists.debian.org)",
 	};
 	for (size_t i = 0; i < ELEMENTSOF(benign); i++) {
@@ -405,6 +494,14 @@ static void test_line_formats(void **state)
 		"<0>[ 4393.873711] watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
 		"kern  :emerg : [ 4393.873711] watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
 		"[Sun Nov 22 13:45:00 2026] watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
+		/* dmesg -H / --reltime: first line of a minute, then deltas; -x with -T, -x -H -T */
+		"[Nov22 13:45] watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
+		"[Nov 2 13:45] watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
+		"[  +0.000132] watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
+		"[+12.500000] watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
+		"kern  :emerg : [Sun Nov 22 13:45:00 2026] watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
+		"kern  :emerg : [Nov22 13:45] [Sun Nov 22 13:45:00 2026] [T10489] watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
+		"kern  :emerg : [  +0.010370] watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
 		"0,5123,4393873711,-;watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
 		"0,5123,4393873711,-,caller=C21;watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
 		"Nov 22 13:45:00 vm1 kernel: watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
@@ -677,6 +774,7 @@ int main(void)
 		cmocka_unit_test(test_fixtures),
 		cmocka_unit_test(test_header_wordings),
 		cmocka_unit_test(test_benign),
+		cmocka_unit_test(test_mce_logged_after_uncorrected),
 		cmocka_unit_test(test_line_formats),
 		cmocka_unit_test(test_record),
 		cmocka_unit_test(test_interleaved_callers),
