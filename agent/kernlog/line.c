@@ -13,6 +13,7 @@
 #include <string.h>
 
 static inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
+static inline bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 static inline bool is_space(char c) { return c == ' ' || c == '\t'; }
 
 /* Parse an unsigned decimal at *p (< end); advances *p. false if none. */
@@ -217,6 +218,15 @@ static const char *iso_stamp_end(const char *s, const char *end)
 	if (s >= end)
 		return NULL;
 	return s + 1;
+}
+
+/* vmware.log: "2023-12-04T10:49:30.127Z In(05) vcpu-5 - Guest: <6>[ ts] msg" →
+ * the guest's line, or NULL */
+static const char *FIND_GUEST(const char *q, const char *end)
+{
+	size_t n = (size_t)(end - q) < 48 ? (size_t)(end - q) : 48;
+	const char *g = n >= 8 ? memmem(q, n, " Guest: ", 8) : NULL;
+	return g && memchr(q, '(', (size_t)(g - q)) ? g + 8 : NULL;
 }
 
 /* After a syslog-style stamp: "host tag[pid]: msg". Sets kernel by tag. */
@@ -524,6 +534,64 @@ static const char *parse_dmesg_h(const char *p, const char *end)
 /* Human-readable dmesg stamps at p (a '['): -T "[Mon Nov 22 13:45:00 2026] ",
  * -H "[Jan25 19:52] " / "[  +0.000132] ", or -H followed by -T (dmesg -H -T).
  * Position after them, or NULL. */
+/* "[Вс ноя 22 14:33:43 2026] " — dmesg -T in any locale (strftime's %a %b are
+ * localised): whatever comes before " HH:MM:SS YYYY]" within 48 bytes. */
+static const char *dmesg_t_any_locale(const char *p, const char *end)
+{
+	const char *lim = end - p > 48 ? p + 48 : end;
+	const char *rb = memchr(p, ']', (size_t)(lim - p));
+	if (!rb || rb - p < 16)
+		return NULL;
+	const char *y = rb - 4;
+	if (!is_digit(y[0]) || !is_digit(y[1]) || !is_digit(y[2]) || !is_digit(y[3]) || y[-1] != ' ')
+		return NULL;
+	const char *t = y - 9;
+	if (t <= p + 1 || t[-1] != ' ' || parse_hms(t, y - 1) != y - 1)
+		return NULL;
+	rb++;
+	if (rb < end && *rb == ' ')
+		rb++;
+	return rb;
+}
+
+/* dmesg --time-format=delta "[<    0.000000>] " and -d "[   64.432236 <    0.000000>] " */
+static const char *dmesg_delta_end(const char *p, const char *end, int64_t *ts)
+{
+	const char *s = p + 1;
+	while (s < end && *s == ' ')
+		s++;
+	*ts = -1;
+	if (s < end && *s != '<') {
+		/* the monotonic stamp, then the delta: check the stamp with the one parser */
+		const char *lt = memchr(s, '<', (size_t)(end - s) < 32 ? (size_t)(end - s) : 32);
+		if (!lt || lt[-1] != ' ')
+			return NULL;
+		char tmp[40];
+		size_t tl = (size_t)(lt - 1 - p);
+		if (tl + 1 >= sizeof(tmp))
+			return NULL;
+		memcpy(tmp, p, tl);
+		tmp[tl] = ']';
+		if (!kl_dmesg_stamp_end(tmp, tmp + tl + 1, ts))
+			return NULL;
+		s = lt;
+	}
+	if (s >= end || *s != '<')
+		return NULL;
+	s++;
+	while (s < end && *s == ' ')
+		s++;
+	const char *d = s;
+	while (s < end && (is_digit(*s) || *s == '.'))
+		s++;
+	if (s == d || end - s < 2 || s[0] != '>' || s[1] != ']')
+		return NULL;
+	s += 2;
+	if (s < end && *s == ' ')
+		s++;
+	return s;
+}
+
 static const char *human_stamps_end(const char *p, const char *end)
 {
 	const char *q = parse_dmesg_t(p, end);
@@ -535,6 +603,8 @@ static const char *human_stamps_end(const char *p, const char *end)
 		if (r)
 			q = r;
 	}
+	if (!q)
+		q = dmesg_t_any_locale(p, end);
 	return q;
 }
 
@@ -566,6 +636,8 @@ int kl_parse_line(const char *buf, size_t len, struct kl_line *l)
 	const char *p = buf, *end = buf + len;
 	while (end > p && (end[-1] == '\r' || end[-1] == '\n'))
 		end--;
+	while (p < end && *p == 0)
+		p++; /* pstore/ramoops padding */
 	line_init(l, p, (size_t)(end - p));
 	if (p >= end)
 		return 0;
@@ -643,9 +715,20 @@ int kl_parse_line(const char *buf, size_t len, struct kl_line *l)
 			l->ts_usec = ts;
 		} else if ((q = human_stamps_end(p, end))) {
 			l->format = KL_FMT_DMESG_T; /* -T, -H: wall-clock stamps, no monotonic time */
+		} else if ((q = dmesg_delta_end(p, end, &ts))) {
+			l->format = KL_FMT_DMESG;
+			l->ts_usec = ts;
 		}
 		if (q) {
 			q = parse_caller_brackets(q, end, l);
+			if (end - q > 3 && q[0] == '<' && is_digit(q[1])) {
+				/* crash's "log -m": "[ ts] <3>msg" (the level in hex) */
+				const char *g = q + 1;
+				while (g < end && is_hex(*g) && g - q < 4)
+					g++;
+				if (g < end && *g == '>')
+					q = g + 1;
+			}
 			l->text = q;
 			l->len = (size_t)(end - q);
 			/* journalctl -o short-monotonic: "[ ts] host kernel: msg" */
@@ -679,7 +762,35 @@ int kl_parse_line(const char *buf, size_t len, struct kl_line *l)
 			if (b < end && *b == '[' && kl_dmesg_stamp_end(b, end, &ts))
 				return kl_parse_line(b, (size_t)(end - b), l);
 		}
+		const char *u = p;
+		while (u < end && is_digit(*u) && u - p < 12)
+			u++;
+		if (u - p >= 9 && u < end && *u == '.') {
+			/* journalctl -o short-unix: "1795870064.433736 host kernel: msg" */
+			const char *f = u + 1;
+			while (f < end && is_digit(*f))
+				f++;
+			if (f > u + 1 && f < end && *f == ' ') {
+				l->format = KL_FMT_ISO;
+				parse_host_tag(f + 1, end, l);
+				return 0;
+			}
+		}
 		const char *q = iso_stamp_end(p, end);
+		if (q && p[10] == 'T' && p[19] == ',') {
+			/* dmesg --time-format=iso "2026-11-22T14:33:43,432236+00:00 msg": no host, no tag */
+			l->format = KL_FMT_ISO;
+			l->text = q;
+			l->len = (size_t)(end - q);
+			return 0;
+		}
+		if (q && q < end && ((*q >= 'A' && *q <= 'S' && kl_syslog_stamp_end(q, end)) || iso_stamp_end(q, end)))
+			return kl_parse_line(q, (size_t)(end - q), l); /* kubectl/docker logs --timestamps before a log line */
+		if (q) {
+			const char *g = FIND_GUEST(q, end);
+			if (g)
+				return kl_parse_line(g, (size_t)(end - g), l); /* vmware.log "… vcpu-5 - Guest: <6>[ ts] msg" */
+		}
 		if (q) {
 			l->format = KL_FMT_ISO;
 			/* rsyslog "%timestamp% %msg%" templates without host/tag: "ISO  [ ts] msg" */
@@ -702,6 +813,20 @@ int kl_parse_line(const char *buf, size_t len, struct kl_line *l)
 			return 0;
 		}
 		return 0;
+	}
+
+	if (end - p > 24 && p[3] == ' ' && is_digit(p[4]) && p[8] == '-' && (*p & 0x80) == 0) {
+		/* journalctl -o short-full / with-unit: "Sat 2026-11-28 12:47:44[.frac] UTC host kernel: msg" */
+		const char *q = iso_stamp_end(p + 4, end);
+		if (q && p[14] == ' ') {
+			while (q < end && !is_space(*q))
+				q++; /* the zone name */
+			if (q < end) {
+				l->format = KL_FMT_ISO;
+				parse_host_tag(q + 1, end, l);
+				return 0;
+			}
+		}
 	}
 
 	if (*p >= 'A' && *p <= 'S') {

@@ -19,6 +19,7 @@
 
 #define RAW_LINE_MAX 1024
 #define GAP_USEC (10 * 1000000LL)
+#define FOREIGN_MAX 2 /* unrelated lines in a row a report survives */
 
 struct kl_report {
 	bool open;
@@ -32,6 +33,7 @@ struct kl_report {
 	int64_t first_ts, last_ts;
 	uint64_t first_seq;
 	bool end_marker, task_end, have_oops_line, oom_done, in_modules, truncated_trace;
+	bool task_begin; /* "<TASK>" seen (the stack is complete with "</TASK>") */
 	bool from_warn;       /* refined from a WARN() splat: it ends with "---[ end trace" */
 	bool warn_text_first; /* "cut here" + WARN text (4.15+ order): its "WARNING: CPU:" line follows */
 	bool ndo_seen;        /* the driver's ndo_tx_timeout line of this watchdog firing is in raw */
@@ -39,6 +41,7 @@ struct kl_report {
 	bool memcg_hint;      /* "oom-kill:constraint=CONSTRAINT_MEMCG" seen */
 	bool warn_msg;        /* the WARN() message line is taken */
 	bool body_seen;       /* a body line (not a header) was appended */
+	unsigned foreign;     /* unrelated lines in a row since the last body line */
 	int cpu;
 	int64_t pid;
 	char comm[64];
@@ -83,6 +86,7 @@ struct kl_scanner {
 	char *pending;
 	size_t pending_len;
 	bool pending_skip; /* discarding the rest of an over-long line */
+	char *scratch;     /* a line rewritten before parsing (escapes, journal JSON) */
 	int error;         /* first negative return of cb during a feed */
 	int emitted;
 };
@@ -117,6 +121,7 @@ struct kl_scanner *kl_scanner_free(struct kl_scanner *s)
 	if (s->last_known_issue)
 		json_object_put(s->last_known_issue);
 	free(s->pending);
+	free(s->scratch);
 	free(s);
 	return NULL;
 }
@@ -418,6 +423,8 @@ static void report_body(struct kl_report *r, const char *t, size_t n)
 	case '<':
 		if (PFX(t, n, "</TASK>"))
 			r->task_end = true;
+		else if (PFX(t, n, "<TASK>"))
+			r->task_begin = true;
 		return;
 	case '-':
 		if (PFX(t, n, "---[ end"))
@@ -564,7 +571,8 @@ static bool report_partial(const struct kl_report *r, bool by_header)
 	case KL_RCU_STALL:
 	case KL_HARD_LOCKUP:
 	case KL_SCHED_ATOMIC:
-		return r->nframes_seen == 0; /* these always print a stack */
+		/* these always print a stack; 5.16+ closes it with </TASK> */
+		return r->nframes_seen == 0 || (r->task_begin && !r->task_end);
 	case KL_BUG:
 		/* "kernel BUG at"/invalid opcode are oopses (end marker); other "BUG: …" checks just dump a stack */
 		if (!r->h.location[0] && !r->have_oops_line && !r->have_ip)
@@ -1142,12 +1150,21 @@ int kl_scanner_feed(struct kl_scanner *s, const struct kl_line *l)
 			}
 			if (r->h.kind == KL_OOM_KILL || task_line || kl_is_body(t, n)) {
 				r->body_seen = true;
+				r->foreign = 0;
 				report_append(r, l);
 				if (r->end_marker)
 					k = report_close(s, r, false);
 				else
 					k = 0;
 				return k < 0 ? k : s->emitted;
+			}
+			/* an unrelated line inside the report (another driver's message,
+			 * a console status line, the wrapped rest of a pasted line): the
+			 * report goes on if a body line follows; a third one in a row
+			 * ends it. Not counted as the report's: raw stays the report's. */
+			if (!r->end_marker && !r->task_end && r->foreign < FOREIGN_MAX) {
+				r->foreign++;
+				return s->emitted;
 			}
 			k = report_close(s, r, false);
 			return k < 0 ? k : s->emitted;
@@ -1257,7 +1274,13 @@ int kl_scanner_feed(struct kl_scanner *s, const struct kl_line *l)
 			report_append(r, l);
 			return s->emitted;
 		}
-		/* the next report (or an unrelated event line) ends this one */
+		if (h.role == KL_ROLE_SINGLE && !r->end_marker) {
+			/* a one-line event of another kind inside the report ("sd … task
+			 * abort" in a hung task's trace): its own event, the report goes on */
+			k = single_event(s, l, &h);
+			return k < 0 ? k : s->emitted;
+		}
+		/* the next report ends this one */
 		if ((k = report_close(s, r, true)) < 0)
 			return k;
 	}
@@ -1299,9 +1322,105 @@ int kl_scanner_flush(struct kl_scanner *s)
  * Saved logs
  * ------------------------------------------------------------------------ */
 
+static char *scratch(struct kl_scanner *s)
+{
+	if (!s->scratch)
+		s->scratch = malloc(KL_LINE_MAX + 1);
+	return s->scratch;
+}
+
+/* journalctl -o json / json-sse ("data: {…}"): one entry per line. The
+ * kernel's text is MESSAGE (a string, or an array of bytes when it is not
+ * UTF-8), its clock _SOURCE_MONOTONIC_TIMESTAMP; _TRANSPORT=kernel (or
+ * SYSLOG_IDENTIFIER=kernel) says the entry is the kernel's. -ENOMSG when the
+ * line is no journal entry (then it is an ordinary line). */
+static int feed_journal_json(struct kl_scanner *s, const char *b, size_t n)
+{
+	char *buf = scratch(s);
+	if (!buf)
+		return -ENOMEM;
+	json_tokener *tok = json_tokener_new();
+	if (!tok)
+		return -ENOMEM;
+	json_object *o = json_tokener_parse_ex(tok, b, (int)(n < KL_LINE_MAX ? n : KL_LINE_MAX));
+	json_tokener_free(tok);
+	json_object *msg, *v;
+	if (!o || !json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, "MESSAGE", &msg)) {
+		json_object_put(o);
+		return -ENOMSG;
+	}
+	size_t ml = 0;
+	if (json_object_is_type(msg, json_type_string)) {
+		ml = (size_t)json_object_get_string_len(msg);
+		if (ml > KL_LINE_MAX)
+			ml = KL_LINE_MAX;
+		memcpy(buf, json_object_get_string(msg), ml);
+	} else if (json_object_is_type(msg, json_type_array)) {
+		size_t al = json_object_array_length(msg);
+		for (size_t i = 0; i < al && ml < KL_LINE_MAX; i++)
+			buf[ml++] = (char)json_object_get_int(json_object_array_get_idx(msg, i));
+	}
+	bool kernel = false;
+	const char *tr = json_object_object_get_ex(o, "_TRANSPORT", &v) ? json_object_get_string(v) : NULL;
+	const char *id = json_object_object_get_ex(o, "SYSLOG_IDENTIFIER", &v) ? json_object_get_string(v) : NULL;
+	if (tr)
+		kernel = strcmp(tr, "kernel") == 0;
+	else if (id)
+		kernel = strcmp(id, "kernel") == 0;
+	int64_t mono = -1;
+	if (json_object_object_get_ex(o, "_SOURCE_MONOTONIC_TIMESTAMP", &v)) {
+		/* a string of decimal µs in journalctl's output */
+		const char *m = json_object_get_string(v);
+		char *e;
+		long long x = m ? strtoll(m, &e, 10) : -1;
+		if (m && e != m && *e == 0 && x >= 0)
+			mono = x;
+	}
+	json_object_put(o);
+	struct kl_line l;
+	kl_parse_line(buf, ml, &l);
+	l.kernel = kernel;
+	if (mono >= 0)
+		l.ts_usec = mono;
+	return kl_scanner_feed(s, &l);
+}
+
+/* The line without terminal escapes (dmesg --color, script(1) and tmux
+ * captures colour "BUG: " apart from the rest of the header): CSI sequences
+ * "ESC [ parameters final-byte" and other ESC pairs are dropped. */
+static size_t strip_escapes(char *dst, const char *b, size_t n)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (b[i] != 0x1b) {
+			dst[o++] = b[i];
+			continue;
+		}
+		if (i + 1 < n && b[i + 1] == '[') {
+			i += 2;
+			while (i < n && !((b[i] >= '@' && b[i] <= '~')))
+				i++;
+		} else if (i + 1 < n)
+			i++;
+	}
+	return o;
+}
+
 static int feed_one(struct kl_scanner *s, const char *b, size_t n)
 {
 	struct kl_line l;
+	if (n > 2 && (b[0] == '{' || (b[0] == 'd' && n > 7 && memcmp(b, "data: {", 7) == 0))) {
+		int k = feed_journal_json(s, b[0] == '{' ? b : b + 6, b[0] == '{' ? n : n - 6);
+		if (k != -ENOMSG)
+			return k;
+	}
+	if (n > 0 && memchr(b, 0x1b, n)) {
+		char *buf = scratch(s);
+		if (!buf)
+			return -ENOMEM;
+		n = strip_escapes(buf, b, n < KL_LINE_MAX ? n : KL_LINE_MAX);
+		b = buf;
+	}
 	kl_parse_line(b, n, &l);
 	return kl_scanner_feed(s, &l);
 }
@@ -1368,8 +1487,8 @@ int kl_scanner_feed_text(struct kl_scanner *s, const char *buf, size_t len)
 static const char *dmesg_text_fast(const char *p, const char *end)
 {
 	const char *s = kl_dmesg_stamp_end(p, end, NULL);
-	if (!s || (s < end && *s == '['))
-		return NULL;
+	if (!s || (s < end && (*s == '[' || *s == '<')))
+		return NULL; /* caller id, crash's "log -m" level: the full parser */
 	return s;
 }
 

@@ -422,6 +422,8 @@ static void test_benign(void **state)
 	/* lines of the same subsystems that are not failures */
 	static const char *const benign[] = {
 		"NMI watchdog: Perf event create on CPU 0 failed with -2",
+		/* a userspace entry of a journal JSON export that says "soft lockup" */
+		"{\"_TRANSPORT\":\"syslog\",\"SYSLOG_IDENTIFIER\":\"spoof\",\"MESSAGE\":\"watchdog: BUG: soft lockup - CPU#0 stuck for 22s! [x:1]\"}",
 		"NMI watchdog: Enabled. Permanently consumes one hw-PMU counter.",
 		"watchdog: Disabling watchdog on nohz_full cores by default",
 		"\"echo 0 > /proc/sys/kernel/hung_task_timeout_secs\" disables this message.",
@@ -518,6 +520,22 @@ static void test_line_formats(void **state)
 		"16407: [ 4393.873711] watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
 		"[ 4393.873711@1] watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
 		"Nov 22 13:45:00 fritz kern.emerg kernel: [ 4393.873711] watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
+		/* dmesg --time-format=iso, delta, -d, -T in other locales, --color=always */
+		"2026-11-22T14:33:43,432236+00:00 watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
+		"[<    0.000000>] watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
+		"[ 4393.873711 <    0.000120>] watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
+		"[So Nov 22 14:33:43 2026] watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
+		"[\xd0\x92\xd1\x81 \xd0\xbd\xd0\xbe\xd1\x8f 22 14:33:43 2026] watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
+		"\x1b[32m[ 4393.873711] \x1b[0m\x1b[33mwatchdog: \x1b[0m\x1b[33mBUG: \x1b[0m\x1b[1m\x1b[31msoft lockup - CPU#21 stuck for 12s! [swapper/21:0]\x1b[0m",
+		/* journalctl -o short-full, short-unix, json, json-sse */
+		"Sat 2026-11-28 12:47:44 UTC vm1 kernel: watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
+		"1795870064.433736 vm1 kernel: watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
+		"{\"_TRANSPORT\":\"kernel\",\"_SOURCE_MONOTONIC_TIMESTAMP\":\"4393873711\",\"MESSAGE\":\"watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]\"}",
+		"data: {\"SYSLOG_IDENTIFIER\":\"kernel\",\"MESSAGE\":\"watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]\"}",
+		/* crash "log -m", kubectl/docker --timestamps before syslog, vmware.log guest lines */
+		"[ 4393.873711] <0>watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
+		"2026-11-28T13:47:06.817015123Z Nov 28 13:47:06 vm1 kernel: watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
+		"2023-12-04T10:49:30.127Z In(05) vcpu-5 - Guest: <0>[ 4393.873711] watchdog: BUG: soft lockup - CPU#21 stuck for 12s! [swapper/21:0]",
 	};
 	for (size_t i = 0; i < ELEMENTSOF(forms); i++) {
 		struct collect c = {.n = 0};
