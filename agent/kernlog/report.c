@@ -87,6 +87,18 @@ struct kl_scanner {
 	size_t pending_len;
 	bool pending_skip; /* discarding the rest of an over-long line */
 	char *scratch;     /* a line rewritten before parsing (escapes, journal JSON) */
+	/* an entry of journalctl's multi-line output modes being read */
+	struct {
+		enum { JE_NONE, JE_EXPORT, JE_VERBOSE, JE_PRETTY } mode;
+		bool have_msg;
+		int transport;  /* 1 kernel, 0 other, -1 not seen */
+		int ident;      /* SYSLOG_IDENTIFIER: 1 kernel, 0 other, -1 not seen */
+		int64_t mono;
+		size_t ml;
+		unsigned lines;
+		bool binary;    /* export: a binary field's data line follows */
+		char *msg;
+	} je;
 	int error;         /* first negative return of cb during a feed */
 	int emitted;
 };
@@ -122,6 +134,7 @@ struct kl_scanner *kl_scanner_free(struct kl_scanner *s)
 		json_object_put(s->last_known_issue);
 	free(s->pending);
 	free(s->scratch);
+	free(s->je.msg);
 	free(s);
 	return NULL;
 }
@@ -1406,13 +1419,206 @@ static size_t strip_escapes(char *dst, const char *b, size_t n)
 	return o;
 }
 
+/* journalctl's multi-line modes: -o export (fields "KEY=value" from
+ * "__CURSOR=" to a blank line), -o verbose (a "… [s=…;i=…]" header, then
+ * "    KEY=value"), -o json-pretty ("{", "\t\"KEY\" : value,", "}"). The
+ * entry's MESSAGE is fed as one line when the entry ends; _TRANSPORT (or
+ * SYSLOG_IDENTIFIER) says whether it is the kernel's. */
+static int journal_entry_end(struct kl_scanner *s)
+{
+	int k = 0;
+	if (s->je.mode != JE_NONE && s->je.have_msg) {
+		struct kl_line l;
+		kl_parse_line(s->je.msg, s->je.ml, &l);
+		l.kernel = s->je.transport >= 0 ? s->je.transport == 1 : s->je.ident == 1;
+		if (s->je.mono >= 0)
+			l.ts_usec = s->je.mono;
+		k = kl_scanner_feed(s, &l);
+	}
+	s->je.mode = JE_NONE;
+	return k;
+}
+
+static int journal_entry_begin(struct kl_scanner *s, int mode)
+{
+	int k = journal_entry_end(s);
+	if (!s->je.msg && !(s->je.msg = malloc(KL_LINE_MAX)))
+		return -ENOMEM;
+	s->je.mode = mode;
+	s->je.have_msg = false;
+	s->je.transport = s->je.ident = -1;
+	s->je.mono = -1;
+	s->je.ml = 0;
+	s->je.lines = 0;
+	s->je.binary = false;
+	return k;
+}
+
+static void journal_field(struct kl_scanner *s, const char *key, size_t kl, const char *v, size_t vn)
+{
+#define KEY(x) (kl == sizeof(x) - 1 && memcmp(key, x, kl) == 0)
+	if (KEY("MESSAGE")) {
+		s->je.ml = vn < KL_LINE_MAX ? vn : KL_LINE_MAX;
+		memcpy(s->je.msg, v, s->je.ml);
+		s->je.have_msg = true;
+	} else if (KEY("_TRANSPORT"))
+		s->je.transport = vn == 6 && memcmp(v, "kernel", 6) == 0;
+	else if (KEY("SYSLOG_IDENTIFIER"))
+		s->je.ident = vn == 6 && memcmp(v, "kernel", 6) == 0;
+	else if (KEY("_SOURCE_MONOTONIC_TIMESTAMP")) {
+		int64_t x = 0;
+		size_t i = 0;
+		for (; i < vn && i < 18 && v[i] >= '0' && v[i] <= '9'; i++)
+			x = x * 10 + (v[i] - '0');
+		if (i > 0 && i == vn)
+			s->je.mono = x;
+	}
+#undef KEY
+}
+
+/* "KEY=" at b: the key's length, 0 when b is no field line */
+static size_t field_key(const char *b, size_t n)
+{
+	size_t i = 0;
+	while (i < n && i < 64 && ((b[i] >= 'A' && b[i] <= 'Z') || (b[i] >= '0' && b[i] <= '9') || b[i] == '_'))
+		i++;
+	return i > 0 && i < n && b[i] == '=' && !(b[0] >= '0' && b[0] <= '9') ? i : 0;
+}
+
+/* 1: the line belongs to journal output and is consumed; 0: an ordinary
+ * line (an open entry ended first); <0: error. *emitted: events fed. */
+static int journal_line(struct kl_scanner *s, const char *b, size_t n, int *emitted)
+{
+	int k;
+	*emitted = 0;
+	while (n > 0 && (b[n - 1] == '\r' || b[n - 1] == '\n'))
+		n--;
+	size_t ind = 0;
+	while (ind < n && (b[ind] == ' ' || b[ind] == '\t'))
+		ind++;
+	const char *t = b + ind;
+	size_t tn = n - ind;
+	if (tn == 1 && t[0] == '{' && ind == 0) {
+		if ((k = journal_entry_begin(s, JE_PRETTY)) < 0)
+			return k;
+		*emitted = k;
+		return 1;
+	}
+	if (s->je.mode == JE_PRETTY) {
+		if (tn <= 2 && t[0] == '}' && ind == 0) {
+			if ((k = journal_entry_end(s)) < 0)
+				return k;
+			*emitted = k;
+			return 1;
+		}
+		/* "\t\"KEY\" : value," */
+		const char *q = tn > 2 && t[0] == '"' ? memchr(t + 1, '"', tn - 1) : NULL;
+		if (q && t + tn - q > 4 && memcmp(q, "\" : ", 4) == 0) {
+			const char *v = q + 4;
+			size_t vn = (size_t)(t + tn - v);
+			if (vn && v[vn - 1] == ',')
+				vn--;
+			json_tokener *tok = json_tokener_new();
+			json_object *o = tok ? json_tokener_parse_ex(tok, v, (int)(vn < KL_LINE_MAX ? vn : KL_LINE_MAX)) : NULL;
+			if (tok)
+				json_tokener_free(tok);
+			if (json_object_is_type(o, json_type_string))
+				journal_field(s, t + 1, (size_t)(q - t - 1), json_object_get_string(o),
+					      (size_t)json_object_get_string_len(o));
+			else if (json_object_is_type(o, json_type_array)) {
+				/* MESSAGE as bytes (not UTF-8) */
+				char *m = scratch(s);
+				size_t ml = 0, al = json_object_array_length(o);
+				for (size_t i = 0; m && i < al && ml < KL_LINE_MAX; i++)
+					m[ml++] = (char)json_object_get_int(json_object_array_get_idx(o, i));
+				if (m)
+					journal_field(s, t + 1, (size_t)(q - t - 1), m, ml);
+			}
+			json_object_put(o);
+			return 1;
+		}
+		/* not journal output after all (a lone "{" in a log): the line is an
+		 * ordinary one */
+		if ((k = journal_entry_end(s)) < 0)
+			return k;
+		*emitted = k;
+		return 0;
+	}
+	size_t kl = field_key(t, tn);
+	if (s->je.mode != JE_NONE && ++s->je.lines > 1024) {
+		/* no entry is that long: not journal output */
+		if ((k = journal_entry_end(s)) < 0)
+			return k;
+		*emitted = k;
+		return 0;
+	}
+	if (s->je.mode == JE_EXPORT) {
+		if (n == 0) {
+			if ((k = journal_entry_end(s)) < 0)
+				return k;
+			*emitted = k;
+			return 1;
+		}
+		if (kl && ind == 0) {
+			journal_field(s, t, kl, t + kl + 1, tn - kl - 1);
+			return 1;
+		}
+		if (s->je.binary) {
+			s->je.binary = false; /* the length and data of a binary field */
+			return 1;
+		}
+		size_t bk = 0;
+		while (bk < tn && ((t[bk] >= 'A' && t[bk] <= 'Z') || (t[bk] >= '0' && t[bk] <= '9') || t[bk] == '_'))
+			bk++;
+		if (ind == 0 && bk == tn) {
+			s->je.binary = true; /* "KEY" alone: a binary field follows */
+			return 1;
+		}
+		/* anything else: not an export stream after all */
+		if ((k = journal_entry_end(s)) < 0)
+			return k;
+		*emitted = k;
+		return 0;
+	}
+	if (s->je.mode == JE_VERBOSE && kl && ind >= 4) {
+		journal_field(s, t, kl, t + kl + 1, tn - kl - 1);
+		return 1;
+	}
+	if (ind == 0 && kl == 8 && memcmp(t, "__CURSOR", 8) == 0) {
+		if ((k = journal_entry_begin(s, JE_EXPORT)) < 0)
+			return k;
+		*emitted = k;
+		return 1;
+	}
+	if (ind == 0 && tn > 30 && t[tn - 1] == ']' && memmem(t, tn, " [s=", 4) && memmem(t, tn, ";i=", 3)) {
+		/* verbose entry header "Sat 2026-11-28 12:47:44.433736 UTC [s=…;i=…;b=…;m=…;t=…;x=…]" */
+		if ((k = journal_entry_begin(s, JE_VERBOSE)) < 0)
+			return k;
+		*emitted = k;
+		return 1;
+	}
+	if (s->je.mode != JE_NONE) {
+		if ((k = journal_entry_end(s)) < 0)
+			return k;
+		*emitted = k;
+	}
+	return 0;
+}
+
 static int feed_one(struct kl_scanner *s, const char *b, size_t n)
 {
 	struct kl_line l;
-	if (n > 2 && (b[0] == '{' || (b[0] == 'd' && n > 7 && memcmp(b, "data: {", 7) == 0))) {
-		int k = feed_journal_json(s, b[0] == '{' ? b : b + 6, b[0] == '{' ? n : n - 6);
-		if (k != -ENOMSG)
+	int em = 0, k;
+	if (s->je.mode != JE_NONE || (n > 0 && (b[0] == '{' || b[0] == '_' || (n > 30 && b[n - 1] == ']')))) {
+		if ((k = journal_line(s, b, n, &em)) < 0)
 			return k;
+		if (k == 1)
+			return em;
+	}
+	if (n > 2 && (b[0] == '{' || (b[0] == 'd' && n > 7 && memcmp(b, "data: {", 7) == 0))) {
+		k = feed_journal_json(s, b[0] == '{' ? b : b + 6, b[0] == '{' ? n : n - 6);
+		if (k != -ENOMSG)
+			return k < 0 ? k : em + k;
 	}
 	if (n > 0 && memchr(b, 0x1b, n)) {
 		char *buf = scratch(s);
@@ -1422,7 +1628,8 @@ static int feed_one(struct kl_scanner *s, const char *b, size_t n)
 		b = buf;
 	}
 	kl_parse_line(b, n, &l);
-	return kl_scanner_feed(s, &l);
+	k = kl_scanner_feed(s, &l);
+	return k < 0 ? k : em + k;
 }
 
 /* A syslog stamp + host + " kernel: " starting at c? */
@@ -1499,7 +1706,7 @@ static const char *dmesg_text_fast(const char *p, const char *end)
  * kl_classify() stays the one authority on what is a header. */
 static int feed_line(struct kl_scanner *s, const char *b, size_t n)
 {
-	if (s->n_open == 0 && n > 4 && b[0] == '[' && n <= KL_LINE_MAX) {
+	if (s->n_open == 0 && s->je.mode == JE_NONE && n > 4 && b[0] == '[' && n <= KL_LINE_MAX) {
 		const char *end = b + n;
 		const char *t = dmesg_text_fast(b, end);
 		if (t) {
@@ -1577,6 +1784,9 @@ int kl_scanner_finish(struct kl_scanner *s)
 			return k;
 		total += k;
 	}
+	if ((k = journal_entry_end(s)) < 0)
+		return k;
+	total += k;
 	k = kl_scanner_flush(s);
 	return k < 0 ? k : total + k;
 }

@@ -670,6 +670,38 @@ static void test_fuzz_regressions(void **state)
 	}
 }
 
+/* journalctl's multi-line modes are read per entry; a stray "{" or
+ * "__CURSOR=" in an ordinary log swallows no report, and a userspace entry
+ * is not the kernel's. */
+static void test_journal_entries(void **state)
+{
+#define T(x) x, sizeof(x) - 1
+	static const struct {
+		const char *text;
+		size_t len, events;
+	} cases[] = {
+		{T("__CURSOR=s=1\nPRIORITY=0\n_TRANSPORT=kernel\nMESSAGE=BUG: soft lockup - CPU#0 stuck for 22s! [a:1]\n\n"), 1},
+		/* a binary field (length, data with NUL bytes) before MESSAGE */
+		{T("__CURSOR=s=1\nCODE_X\n\x05\x00\x00\x00\x00\x00\x00\x00ab\0de\n_TRANSPORT=kernel\n"
+		   "MESSAGE=BUG: soft lockup - CPU#0 stuck for 22s! [a:1]\n\n"), 1},
+		{T("__CURSOR=s=1\n_TRANSPORT=syslog\nMESSAGE=BUG: soft lockup - CPU#0 stuck for 22s! [a:1]\n\n"), 0},
+		{T("Sat 2026-11-28 12:47:44.433736 UTC [s=d28;i=7;b=12;m=3d6;t=62;x=9f]\n    _TRANSPORT=kernel\n"
+		   "    MESSAGE=BUG: soft lockup - CPU#0 stuck for 22s! [a:1]\n"), 1},
+		{T("{\n\t\"_TRANSPORT\" : \"kernel\",\n\t\"MESSAGE\" : \"BUG: soft lockup - CPU#0 stuck for 22s! [a:1]\"\n}\n"), 1},
+		/* no journal output: the report is not swallowed */
+		{T("{\n[    1.000000] BUG: soft lockup - CPU#0 stuck for 22s! [a:1]\n"), 1},
+		{T("__CURSOR=x\n[    1.000000] BUG: soft lockup - CPU#0 stuck for 22s! [a:1]\n"), 1},
+	};
+#undef T
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		struct collect c = {.n = 0};
+		assert_true(kl_scan_buffer(cases[i].text, cases[i].len, NULL, collect_cb, &c) >= 0);
+		if (c.n != cases[i].events)
+			fail_msg("case %zu: %zu events, expected %zu", i, c.n, cases[i].events);
+		collect_clear(&c);
+	}
+}
+
 /* Every input the fuzzers found failing (tests/fixtures/kmsg-fuzz), through
  * each entry point, from exact-size heap buffers; and the chunk and line
  * paths agree on it wherever the buffer is cut. */
@@ -798,6 +830,7 @@ int main(void)
 		cmocka_unit_test(test_interleaved_callers),
 		cmocka_unit_test(test_chunked),
 		cmocka_unit_test(test_fuzz_regressions),
+		cmocka_unit_test(test_journal_entries),
 		cmocka_unit_test(test_fuzz_crash_inputs),
 		cmocka_unit_test(test_signature_errors),
 		cmocka_unit_test(test_wait_frames),
