@@ -160,6 +160,17 @@ static size_t locale_month_len(const char *p, const char *end)
 }
 
 /* "HH:MM:SS" with optional ".frac"; returns position after or NULL. */
+/* s at the closing ']' of a stamp: the position after it and one blank, or NULL */
+static const char *stamp_close(const char *s, const char *end)
+{
+	if (s >= end || *s != ']')
+		return NULL;
+	s++;
+	if (s < end && *s == ' ')
+		s++;
+	return s;
+}
+
 static const char *parse_hms(const char *s, const char *end)
 {
 	if (end - s < 8 || !is_digit(s[0]) || !is_digit(s[1]) || s[2] != ':' || !is_digit(s[3]) || !is_digit(s[4]) ||
@@ -479,12 +490,7 @@ static const char *parse_dmesg_t(const char *p, const char *end)
 	s++;
 	while (s < end && is_digit(*s))
 		s++;
-	if (s >= end || *s != ']')
-		return NULL;
-	s++;
-	if (s < end && *s == ' ')
-		s++;
-	return s;
+	return stamp_close(s, end);
 }
 
 /* dmesg -H / --reltime / -e: "[Jan25 19:52] " on the first line of a minute
@@ -523,17 +529,9 @@ static const char *parse_dmesg_h(const char *p, const char *end)
 			return NULL;
 		s += 5;
 	}
-	if (s >= end || *s != ']')
-		return NULL;
-	s++;
-	if (s < end && *s == ' ')
-		s++;
-	return s;
+	return stamp_close(s, end);
 }
 
-/* Human-readable dmesg stamps at p (a '['): -T "[Mon Nov 22 13:45:00 2026] ",
- * -H "[Jan25 19:52] " / "[  +0.000132] ", or -H followed by -T (dmesg -H -T).
- * Position after them, or NULL. */
 /* "[Вс ноя 22 14:33:43 2026] " — dmesg -T in any locale (strftime's %a %b are
  * localised): whatever comes before " HH:MM:SS YYYY]" within 48 bytes. */
 static const char *dmesg_t_any_locale(const char *p, const char *end)
@@ -548,10 +546,7 @@ static const char *dmesg_t_any_locale(const char *p, const char *end)
 	const char *t = y - 9;
 	if (t <= p + 1 || t[-1] != ' ' || parse_hms(t, y - 1) != y - 1)
 		return NULL;
-	rb++;
-	if (rb < end && *rb == ' ')
-		rb++;
-	return rb;
+	return stamp_close(rb, end);
 }
 
 /* dmesg --time-format=delta "[<    0.000000>] " and -d "[   64.432236 <    0.000000>] " */
@@ -592,6 +587,9 @@ static const char *dmesg_delta_end(const char *p, const char *end, int64_t *ts)
 	return s;
 }
 
+/* Human-readable dmesg stamps at p (a '['): -T "[Mon Nov 22 13:45:00 2026] ",
+ * -H "[Jan25 19:52] " / "[  +0.000132] ", or -H followed by -T (dmesg -H -T).
+ * Position after them, or NULL. */
 static const char *human_stamps_end(const char *p, const char *end)
 {
 	const char *q = parse_dmesg_t(p, end);
