@@ -342,7 +342,7 @@ KIND_PLUGIN = {
     "link_down": "link", "link_up": "link", "link_removed": "link",
     "blk_stall": "blkstall", "blk_resumed": "blkstall", "vhost_backend_lost": "blkstall",
     "task_stuck": "dstate",
-    "hung_task": "kmsg", "soft_lockup": "kmsg", "oops": "kmsg", "warning": "kmsg", "bug": "kmsg",
+    "hung_task": "kmsg", "soft_lockup": "kmsg", "pci_hotplug": "kmsg", "oops": "kmsg", "warning": "kmsg", "bug": "kmsg",
     "previous_boot_crash": "lastboot", "reboot_suppressed": "reboot", "kdump_state": "kdump",
     "inventory": "virtio",
 }
@@ -881,6 +881,9 @@ def hotplug_matrix(lab, machine, name, pciehp=False):
         if pciehp:
             if not vm.console.grep(r"pciehp: Slot\(\d+\): (Attention button pressed|Powering off)", c):
                 raise Fail("native pciehp: no 'pciehp: Slot(N): Attention button pressed' line")
+            # the kernel's own pciehp lines (6.1: "pcieport 0000:00:02.0: pciehp: Slot(0): …")
+            # are info events of the kmsg classifier, for correlation
+            vm.expect("pci_hotplug", {"severity": "info"}, 20, ev0)
         vm.expect("virtio_removed", {"device.pci_bdf": v["bdf"], "device.virtio_type": d.vtype,
                                      "device.virtio_mode": d.expect_mode,
                                      "device.name": v["name"]}, 20, ev0)
