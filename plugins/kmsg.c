@@ -483,6 +483,7 @@ static int kmsg_status(struct vigil_ctx *ctx, void *data, json_object *out)
 	json_object_object_add(out, "non_kernel_ignored", json_object_new_int64((int64_t)st->non_kernel));
 	json_object_object_add(out, "reports", json_object_new_int64((int64_t)st->reports));
 	json_object_object_add(out, "partial_reports", json_object_new_int64((int64_t)st->partial));
+	json_object_object_add(out, "warnings_dismissed", json_object_new_int64((int64_t)st->dismissed));
 	json_object_object_add(out, "events", json_object_new_int64((int64_t)st->events));
 	json_object_object_add(out, "lost_records", json_object_new_int64((int64_t)k->lost));
 	json_object_object_add(out, "epipe", json_object_new_int64((int64_t)k->epipes));

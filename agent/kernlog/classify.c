@@ -354,10 +354,15 @@ static enum kl_kind warning_colon(const char *t, size_t n, struct kl_header *h)
 		if (sp)
 			h->have_ip = kl_parse_symbol(sp + 1, (size_t)(end - sp - 1), &h->ip);
 	} else {
+		/* lockdep and other debug checks ("possible circular locking dependency
+		 * detected", "suspicious RCU usage") — but also plain messages that
+		 * start with "WARNING: " (BIOS/MTRR notices, deprecated mount options):
+		 * a report only if a stack or task follows (report.c) */
 		kl_copy_text(h->detail, sizeof(h->detail), t, n);
 		const char *c = FIND(t, n, "CPU#");
 		if (c && num(c + 4, end, &v))
 			h->cpu = (int)v;
+		h->tentative = true;
 	}
 	return set(h, KL_WARNING, KL_ROLE_START, NULL);
 }
@@ -413,11 +418,17 @@ static enum kl_kind oom_killed(const char *t, size_t n, struct kl_header *h, con
 }
 
 /* CD-ROM / floppy: an empty drive probed at boot logs I/O errors that say
- * nothing about the VM's storage; kept as info events. */
-static bool removable_media(const char *dev)
+ * nothing about the VM's storage; loop devices: snapd and image probes read
+ * past the end of their backing files at every boot (a failing disk under a
+ * loop file reports its own errors). Kept as info events. */
+static const char *quiet_blockdev(const char *dev)
 {
-	return (dev[0] == 's' && dev[1] == 'r' && dev[2] >= '0' && dev[2] <= '9') ||
-	       (dev[0] == 'f' && dev[1] == 'd' && dev[2] >= '0' && dev[2] <= '9');
+	if ((dev[0] == 's' && dev[1] == 'r' && dev[2] >= '0' && dev[2] <= '9') ||
+	    (dev[0] == 'f' && dev[1] == 'd' && dev[2] >= '0' && dev[2] <= '9'))
+		return "removable_media";
+	if (dev[0] == 'l' && dev[1] == 'o' && dev[2] == 'o' && dev[3] == 'p' && dev[4] >= '0' && dev[4] <= '9')
+		return "loop_device";
+	return NULL;
 }
 
 /* blk_status_to_str() text at the start of the message → cause */
@@ -464,9 +475,10 @@ static enum kl_kind blk_error(const char *t, size_t n, struct kl_header *h)
 	if (sec && num(sec + 7, end, &v))
 		h->pos = v;
 	kl_copy_text(h->detail, sizeof(h->detail), t, n);
-	if (removable_media(h->device)) {
+	const char *quiet = quiet_blockdev(h->device);
+	if (quiet) {
 		h->severity = VIGIL_SEV_INFO;
-		return set(h, KL_IO_ERROR, KL_ROLE_SINGLE, "removable_media");
+		return set(h, KL_IO_ERROR, KL_ROLE_SINGLE, quiet);
 	}
 	return set(h, KL_IO_ERROR, KL_ROLE_SINGLE, blk_status_cause(t, n));
 }
@@ -526,9 +538,10 @@ static enum kl_kind buffer_error(const char *t, size_t n, struct kl_header *h)
 	if (b && num(b + 14, end, &v))
 		h->pos = v;
 	kl_copy_text(h->detail, sizeof(h->detail), t, n);
-	if (removable_media(h->device)) {
+	const char *quiet = quiet_blockdev(h->device);
+	if (quiet) {
 		h->severity = VIGIL_SEV_INFO;
-		return set(h, KL_IO_ERROR, KL_ROLE_SINGLE, "removable_media");
+		return set(h, KL_IO_ERROR, KL_ROLE_SINGLE, quiet);
 	}
 	return set(h, KL_IO_ERROR, KL_ROLE_SINGLE, "buffer_io_error");
 }
@@ -767,6 +780,10 @@ static inline __attribute__((always_inline)) enum kl_kind device_message(const c
 			else
 				kl_copy_text(h->device, sizeof(h->device), t, pl);
 			kl_copy_text(h->detail, sizeof(h->detail), m, mn);
+			if (quiet_blockdev(h->device) || PFX(t, n, "sr ")) {
+				h->severity = VIGIL_SEV_INFO; /* an empty virtual CD-ROM probed at boot */
+				return set(h, KL_IO_TIMEOUT, KL_ROLE_SINGLE, "removable_media");
+			}
 			return set(h, KL_IO_TIMEOUT, KL_ROLE_SINGLE, "scsi_timeout");
 		}
 		return KL_NONE;
@@ -829,6 +846,7 @@ enum kl_kind kl_classify(const char *t, size_t n, struct kl_header *h)
 	h->severity = -1;
 	h->comm[0] = h->location[0] = h->detail[0] = h->device[0] = 0;
 	h->have_ip = false;
+	h->tentative = false;
 	if (n < 4)
 		return KL_NONE;
 again:
@@ -1067,7 +1085,9 @@ again:
 				return fs_error(t, n, h, "delalloc_failed", VIGIL_SEV_CRITICAL);
 			if (FIND(t, n, "Remounting filesystem read-only"))
 				return fs_error(t, n, h, "remount_ro", VIGIL_SEV_CRITICAL);
-			if (FIND(t, n, "error") && (FIND(t, n, "I/O error") || FIND(t, n, "journal")))
+			/* "re-mounted. Opts: errors=remount-ro,journal_checksum", "mounted filesystem …
+			 * Opts: …": the mount options echoed, no error */
+			if (FIND(t, n, "error") && (FIND(t, n, "I/O error") || FIND(t, n, "journal")) && !FIND(t, n, "Opts:"))
 				return fs_error(t, n, h, "ext4_error", VIGIL_SEV_WARNING);
 		}
 		if (PFX(t, n, "EDAC ") && (FIND(t, n, " UE ") || FIND(t, n, " CE ")))
@@ -1483,7 +1503,15 @@ bool kl_parse_frame(const char *t, size_t n, struct kl_frame *f)
 		const char *c = rp ? memchr(s + 2, ':', (size_t)(rp - s - 2)) : NULL;
 		decoded = c && c + 1 < rp && is_digit(c[1]);
 	}
-	if (decoded || (end - s > 6 && memcmp(s, " from ", 6) == 0)) {
+	bool from = false;
+	if (!decoded && end - s > 6 && memcmp(s, " from ", 6) == 0) {
+		/* the caller must look like one: "caller+0x20/0xac" or an address
+		 * ("… option from the mount to silence this warning." is prose) */
+		struct kl_frame g;
+		from = kl_parse_symbol(s + 6, (size_t)(end - s - 6), &g) ||
+		       (end - s > 8 && s[6] == '0' && s[7] == 'x' && is_hex(s[8]));
+	}
+	if (decoded || from) {
 		bool rel = f->reliable;
 		memset(f, 0, sizeof(*f));
 		f->reliable = rel;

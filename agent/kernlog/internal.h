@@ -74,6 +74,7 @@ struct kl_header {
 	char device[64];
 	int severity;             /* -1: the kind's default */
 	bool have_ip;             /* WARNING header "at file:line sym+off/size [mod]" */
+	bool tentative;           /* a report only if a stack, task or CPU line follows */
 	struct kl_frame ip;
 };
 

@@ -118,6 +118,7 @@ struct kl_stats {
 	uint64_t events;         /* events handed to cb */
 	uint64_t partial;        /* reports emitted partial */
 	uint64_t truncated_lines;/* lines cut at KL_LINE_MAX */
+	uint64_t dismissed;      /* "WARNING: text" messages that turned out to be no report */
 };
 
 /* sigs is borrowed (may be NULL) and must outlive the scanner or be

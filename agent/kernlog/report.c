@@ -34,6 +34,7 @@ struct kl_report {
 	uint64_t first_seq;
 	bool end_marker, task_end, have_oops_line, oom_done, in_modules, truncated_trace;
 	bool task_begin; /* "<TASK>" seen (the stack is complete with "</TASK>") */
+	char rec_id[16];  /* "{359}": the hardware error record the report's lines carry */
 	bool from_warn;       /* refined from a WARN() splat: it ends with "---[ end trace" */
 	bool warn_text_first; /* "cut here" + WARN text (4.15+ order): its "WARNING: CPU:" line follows */
 	bool ndo_seen;        /* the driver's ndo_tx_timeout line of this watchdog firing is in raw */
@@ -481,6 +482,17 @@ static void report_reset(struct kl_report *r)
 	r->first_ts = r->last_ts = -1;
 }
 
+/* The "{359}" a GHES/CPER record prefixes to each of its lines ("" when none) */
+static void record_id(const char *t, size_t n, char *dst, size_t size)
+{
+	const char *rb = n > 2 && t[0] == '{' ? memchr(t, '}', n < size ? n : size) : NULL;
+	if (rb && (size_t)(rb - t) + 1 < size) {
+		memcpy(dst, t, (size_t)(rb - t) + 1);
+		dst[rb - t + 1] = 0;
+	} else
+		dst[0] = 0;
+}
+
 static struct kl_report *slot_open(struct kl_scanner *s, const struct kl_line *l, const struct kl_header *h)
 {
 	struct kl_report *r = NULL;
@@ -510,6 +522,7 @@ static struct kl_report *slot_open(struct kl_scanner *s, const struct kl_line *l
 		r->ip.reliable = true;
 		r->have_ip = true;
 	}
+	record_id(l->text, l->len, r->rec_id, sizeof(r->rec_id));
 	return r;
 }
 
@@ -971,6 +984,12 @@ static int report_close(struct kl_scanner *s, struct kl_report *r, bool cut)
 	s->n_open--;
 	if (r->h.kind == KL_CUT_HERE || r->h.kind == KL_NONE)
 		return 0; /* "cut here" without a report after it */
+	if (r->h.tentative && r->nframes_seen == 0 && r->cpu < 0 && r->pid < 0 && !r->have_ip && !r->modules[0]) {
+		/* "WARNING: BIOS bug: CPU MTRRs don't cover all of memory …", "WARNING: The
+		 * mand mount option has been deprecated …": a message, not a report */
+		s->stats.dismissed++;
+		return 0;
+	}
 	bool partial = report_partial(r, cut);
 	struct vigil_event *ev = NULL;
 	s->stats.reports++;
@@ -1264,6 +1283,14 @@ int kl_scanner_feed(struct kl_scanner *s, const struct kl_line *l)
 				if (h.have_ip && !r->have_ip) {
 					r->ip = h.ip;
 					r->have_ip = true;
+				}
+			} else if (r->h.kind == KL_MCE && h.kind == KL_MCE && r->rec_id[0] &&
+				   !strncmp(t, r->rec_id, strlen(r->rec_id))) {
+				/* "{359}[Hardware Error]: event severity: …" inside its own record */
+				append = true;
+				if (h.severity == VIGIL_SEV_CRITICAL) {
+					r->h.severity = VIGIL_SEV_CRITICAL;
+					r->h.cause = h.cause;
 				}
 			} else if (r->h.kind == KL_OOPS && h.kind == KL_OOPS && r->h.cause &&
 				   !strcmp(r->h.cause, "nx_violation") && !r->have_ip) {

@@ -238,6 +238,10 @@ static void test_header_wordings(void **state)
 		{"BUG: spinlock recursion on CPU#0, kworker/0:1/42", "bug", "comm", "kworker/0:1"},
 		{"BUG: using smp_processor_id() in preemptible [00000000] code: mount/3738", "bug", "pid", "3738"},
 		{"BUG: workqueue lockup - pool cpus=0 node=0 flags=0x0 nice=0 stuck for 2530s!", "bug", "duration_s", "2530"},
+		/* boot noise of empty CD-ROMs and loop devices: info */
+		{"sr 0:0:0:0: [sr0] tag#0 timing out command, waited 30s", "io_timeout", "cause", "removable_media"},
+		{"I/O error, dev loop14, sector 0 op 0x0:(READ) flags 0x80700 phys_seg 1 prio class 0", "io_error", "cause", "loop_device"},
+		{"print_req_error: I/O error, dev loop1, sector 2", "io_error", "cause", "loop_device"},
 		/* lockdep ≤4.8 header */
 		{"[ INFO: possible circular locking dependency detected ]", "warning", "message",
 		 "possible circular locking dependency detected"},
@@ -422,8 +426,12 @@ static void test_benign(void **state)
 	/* lines of the same subsystems that are not failures */
 	static const char *const benign[] = {
 		"NMI watchdog: Perf event create on CPU 0 failed with -2",
-		/* a userspace entry of a journal JSON export that says "soft lockup" */
-		"{\"_TRANSPORT\":\"syslog\",\"SYSLOG_IDENTIFIER\":\"spoof\",\"MESSAGE\":\"watchdog: BUG: soft lockup - CPU#0 stuck for 22s! [x:1]\"}",
+		/* messages that start with "WARNING: " but are no report (no stack follows) */
+		"WARNING: BIOS bug: CPU MTRRs don't cover all of memory, losing 2048MB of RAM.",
+		"WARNING: The mand mount option has been deprecated and",
+		"WARNING: You are using an experimental version of the media stack.",
+		/* mount options echoed */
+		"EXT4-fs (sda2): re-mounted. Opts: errors=remount-ro,journal_checksum. Quota mode: none.",
 		"NMI watchdog: Enabled. Permanently consumes one hw-PMU counter.",
 		"watchdog: Disabling watchdog on nohz_full cores by default",
 		"\"echo 0 > /proc/sys/kernel/hung_task_timeout_secs\" disables this message.",
@@ -690,6 +698,8 @@ static void test_journal_entries(void **state)
 		{T("{\n\t\"_TRANSPORT\" : \"kernel\",\n\t\"MESSAGE\" : \"BUG: soft lockup - CPU#0 stuck for 22s! [a:1]\"\n}\n"), 1},
 		/* no journal output: the report is not swallowed */
 		{T("{\n[    1.000000] BUG: soft lockup - CPU#0 stuck for 22s! [a:1]\n"), 1},
+		/* a userspace entry of a journal JSON export that says "soft lockup" */
+		{T("{\"_TRANSPORT\":\"syslog\",\"SYSLOG_IDENTIFIER\":\"spoof\",\"MESSAGE\":\"watchdog: BUG: soft lockup - CPU#0 stuck for 22s! [x:1]\"}\n"), 0},
 		{T("__CURSOR=x\n[    1.000000] BUG: soft lockup - CPU#0 stuck for 22s! [a:1]\n"), 1},
 	};
 #undef T
