@@ -849,6 +849,7 @@ enum kl_kind kl_classify(const char *t, size_t n, struct kl_header *h)
 	h->tentative = false;
 	if (n < 4)
 		return KL_NONE;
+	bool indented = false;
 again:
 	switch (t[0]) {
 	case 'B':
@@ -1227,9 +1228,15 @@ again:
 			return KL_NONE;
 		t += b;
 		n -= b;
+		indented = true;
 		goto again;
 	}
 	}
+
+	/* Indented lines are mostly report bodies and multi-line dumps (ACPI
+	 * tables, e820 maps): only the report headers above are looked for */
+	if (indented)
+		return KL_NONE;
 
 	/* "prefix: message" — device and subsystem messages */
 	const char *colon = memchr(t, ':', n < 96 ? n : 96);
@@ -1356,8 +1363,8 @@ bool kl_is_body(const char *t, size_t n)
 	 * lockdep/RCU kernel ident "6.6.0 #134 Not tainted"; ≤4.x task lines
 	 * "swapper/3       R  running task        0     0      1 0x00000000";
 	 * rcu_tasks holdouts "%p: %c%c nvcsw: %lu/%lu holdout: %d idle_cpu: %d/%d" */
-	if (FIND(t, n, " locks held by ") || FIND(t, n, " lock held by ") || FIND(t, n, " is trying to acquire lock") ||
-	    FIND(t, n, " Not tainted") || FIND(t, n, " running task ") || FIND(t, n, " holdout: "))
+	if (ANY(t, n, " locks held by ", " lock held by ", " is trying to acquire lock", " Not tainted", " running task ",
+		" holdout: "))
 		return true;
 	/* Mem-Info rows: "DMA: 1*4kB …", "Normal free:…", "123 pages …" */
 	if (is_digit(t[0]) && (FIND(t, n, " pages") || FIND(t, n, "kB")))

@@ -93,6 +93,14 @@ const char *kl_dmesg_stamp_end(const char *p, const char *end, int64_t *ret_ts)
 	if (ni == 0 || ni > 19 || s >= end || *s != '.')
 		return NULL;
 	const char *f = ++s;
+	if (end - s > 7 && is_digit(s[0]) && is_digit(s[1]) && is_digit(s[2]) && is_digit(s[3]) && is_digit(s[4]) &&
+	    is_digit(s[5]) && s[6] == ']' && ni <= 12 && !ret_ts) {
+		/* "%06lu]": the usual shape, value not wanted (the replay fast path) */
+		s += 7;
+		if (*s == ' ')
+			s++;
+		return s;
+	}
 	while (s < end && is_digit(*s))
 		s++;
 	size_t nd = (size_t)(s - f);
