@@ -239,13 +239,16 @@ static const char *iso_stamp_end(const char *s, const char *end)
 	return s + 1;
 }
 
-/* vmware.log: "2023-12-04T10:49:30.127Z In(05) vcpu-5 - Guest: <6>[ ts] msg" →
- * the guest's line, or NULL */
-static const char *FIND_GUEST(const char *q, const char *end)
+/* vmware.log: "2023-12-04T10:49:30.127Z In(05) vcpu-5 - Guest: <6>[ ts] msg"
+ * (older: "…Z| vcpu-0| I125: Guest: <6>[ ts] msg") → the guest's kernel line
+ * ('<' or '[' follows), or NULL */
+static const char *find_vmware_guest(const char *q, const char *end)
 {
 	size_t n = (size_t)(end - q) < 48 ? (size_t)(end - q) : 48;
 	const char *g = n >= 8 ? memmem(q, n, " Guest: ", 8) : NULL;
-	return g && memchr(q, '(', (size_t)(g - q)) ? g + 8 : NULL;
+	if (!g || !memmem(q, (size_t)(g - q), "vcpu-", 5) || end - g < 10 || (g[8] != '<' && g[8] != '['))
+		return NULL;
+	return g + 8;
 }
 
 /* After a syslog-style stamp: "host tag[pid]: msg". Sets kernel by tag. */
@@ -584,10 +587,15 @@ static const char *dmesg_delta_end(const char *p, const char *end, int64_t *ts)
 	s++;
 	while (s < end && *s == ' ')
 		s++;
+	/* the delta: "%5lu.%06lu" */
 	const char *d = s;
-	while (s < end && (is_digit(*s) || *s == '.'))
+	while (s < end && is_digit(*s))
 		s++;
-	if (s == d || end - s < 2 || s[0] != '>' || s[1] != ']')
+	if (s == d || end - s < 9 || s[0] != '.' || !is_digit(s[1]) || !is_digit(s[2]) || !is_digit(s[3]) ||
+	    !is_digit(s[4]) || !is_digit(s[5]) || !is_digit(s[6]))
+		return NULL;
+	s += 7;
+	if (end - s < 2 || s[0] != '>' || s[1] != ']')
 		return NULL;
 	s += 2;
 	if (s < end && *s == ' ')
@@ -790,10 +798,20 @@ int kl_parse_line(const char *buf, size_t len, struct kl_line *l)
 			l->len = (size_t)(end - q);
 			return 0;
 		}
-		if (q && q < end && ((*q >= 'A' && *q <= 'S' && kl_syslog_stamp_end(q, end)) || iso_stamp_end(q, end)))
-			return kl_parse_line(q, (size_t)(end - q), l); /* kubectl/docker logs --timestamps before a log line */
+		if (q && q < end && *q >= 'A' && *q <= 'S' && kl_syslog_stamp_end(q, end))
+			return kl_parse_line(q, (size_t)(end - q), l); /* kubectl/docker logs --timestamps before syslog */
+		if (q && q < end && is_digit(*q) && iso_stamp_end(q, end)) {
+			/* kubectl/docker --timestamps before an ISO-stamped line: strip the
+			 * outer stamp(s) in a loop (no recursion per stamp: a hostile line
+			 * of stamps must not eat the stack) */
+			const char *r;
+			while (q < end && is_digit(*q) && (r = iso_stamp_end(q, end)) && r < end && is_digit(*r) &&
+			       iso_stamp_end(r, end))
+				q = r;
+			return kl_parse_line(q, (size_t)(end - q), l);
+		}
 		if (q) {
-			const char *g = FIND_GUEST(q, end);
+			const char *g = find_vmware_guest(q, end);
 			if (g)
 				return kl_parse_line(g, (size_t)(end - g), l); /* vmware.log "… vcpu-5 - Guest: <6>[ ts] msg" */
 		}

@@ -1284,8 +1284,8 @@ int kl_scanner_feed(struct kl_scanner *s, const struct kl_line *l)
 					r->ip = h.ip;
 					r->have_ip = true;
 				}
-			} else if (r->h.kind == KL_MCE && h.kind == KL_MCE && r->rec_id[0] &&
-				   !strncmp(t, r->rec_id, strlen(r->rec_id))) {
+			} else if (r->h.kind == KL_MCE && h.kind == KL_MCE && r->rec_id[0] && n >= strlen(r->rec_id) &&
+				   !memcmp(t, r->rec_id, strlen(r->rec_id))) {
 				/* "{359}[Hardware Error]: event severity: …" inside its own record */
 				append = true;
 				if (h.severity == VIGIL_SEV_CRITICAL) {
@@ -1372,10 +1372,11 @@ static char *scratch(struct kl_scanner *s)
 /* journalctl -o json / json-sse ("data: {…}"): one entry per line. The
  * kernel's text is MESSAGE (a string, or an array of bytes when it is not
  * UTF-8), its clock _SOURCE_MONOTONIC_TIMESTAMP; _TRANSPORT=kernel (or
- * SYSLOG_IDENTIFIER=kernel) says the entry is the kernel's. -ENOMSG when the
- * line is no journal entry (then it is an ordinary line). */
-static int feed_journal_json(struct kl_scanner *s, const char *b, size_t n)
+ * SYSLOG_IDENTIFIER=kernel) says the entry is the kernel's. *handled is false
+ * when the line is no journal entry (then it is an ordinary line). */
+static int feed_journal_json(struct kl_scanner *s, const char *b, size_t n, bool *handled)
 {
+	*handled = false;
 	char *buf = scratch(s);
 	if (!buf)
 		return -ENOMEM;
@@ -1387,8 +1388,9 @@ static int feed_journal_json(struct kl_scanner *s, const char *b, size_t n)
 	json_object *msg, *v;
 	if (!o || !json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, "MESSAGE", &msg)) {
 		json_object_put(o);
-		return -ENOMSG;
+		return 0;
 	}
+	*handled = true;
 	size_t ml = 0;
 	if (json_object_is_type(msg, json_type_string)) {
 		ml = (size_t)json_object_get_string_len(msg);
@@ -1532,7 +1534,7 @@ static int journal_line(struct kl_scanner *s, const char *b, size_t n, int *emit
 		return 1;
 	}
 	if (s->je.mode == JE_PRETTY) {
-		if (tn <= 2 && t[0] == '}' && ind == 0) {
+		if (tn >= 1 && tn <= 2 && t[0] == '}' && ind == 0) {
 			if ((k = journal_entry_end(s)) < 0)
 				return k;
 			*emitted = k;
@@ -1587,13 +1589,12 @@ static int journal_line(struct kl_scanner *s, const char *b, size_t n, int *emit
 			return 1;
 		}
 		if (kl && ind == 0) {
+			s->je.binary = false;
 			journal_field(s, t, kl, t + kl + 1, tn - kl - 1);
 			return 1;
 		}
-		if (s->je.binary) {
-			s->je.binary = false; /* the length and data of a binary field */
-			return 1;
-		}
+		if (s->je.binary)
+			return 1; /* the length and data of a binary field, up to the next field */
 		size_t bk = 0;
 		while (bk < tn && ((t[bk] >= 'A' && t[bk] <= 'Z') || (t[bk] >= '0' && t[bk] <= '9') || t[bk] == '_'))
 			bk++;
@@ -1643,8 +1644,9 @@ static int feed_one(struct kl_scanner *s, const char *b, size_t n)
 			return em;
 	}
 	if (n > 2 && (b[0] == '{' || (b[0] == 'd' && n > 7 && memcmp(b, "data: {", 7) == 0))) {
-		k = feed_journal_json(s, b[0] == '{' ? b : b + 6, b[0] == '{' ? n : n - 6);
-		if (k != -ENOMSG)
+		bool handled;
+		k = feed_journal_json(s, b[0] == '{' ? b : b + 6, b[0] == '{' ? n : n - 6, &handled);
+		if (k < 0 || handled)
 			return k < 0 ? k : em + k;
 	}
 	if (n > 0 && memchr(b, 0x1b, n)) {
@@ -1745,7 +1747,8 @@ static int feed_line(struct kl_scanner *s, const char *b, size_t n)
 			 * "[ ts] host kernel: msg" need the full path */
 			const char *sp = tn > 9 ? memchr(t, ' ', tn < 80 ? tn : 80) : NULL;
 			if (!(tn > 14 && t[0] == 'L' && t[1] == 'i') &&
-			    !(sp && end - sp > 8 && memcmp(sp, " kernel: ", 9) == 0) && kl_classify(t, tn, &h) == KL_NONE) {
+			    !(sp && end - sp > 8 && memcmp(sp, " kernel: ", 9) == 0) && kl_classify(t, tn, &h) == KL_NONE &&
+			    !memchr(t, 0x1b, tn)) { /* terminal escapes: the full path drops them first */
 				s->stats.lines++;
 				return 0;
 			}

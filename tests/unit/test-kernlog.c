@@ -710,6 +710,20 @@ static void test_journal_entries(void **state)
 			fail_msg("case %zu: %zu events, expected %zu", i, c.n, cases[i].events);
 		collect_clear(&c);
 	}
+	/* an empty line at the very end of its buffer while a json-pretty entry
+	 * is open (ASan: no read past it) */
+	struct kl_scanner *sc;
+	struct collect c = {.n = 0};
+	assert_int_equal(kl_scanner_new(NULL, collect_cb, &c, &sc), 0);
+	char *b = malloc(1);
+	assert_non_null(b);
+	b[0] = '{';
+	assert_true(kl_scanner_feed_text(sc, b, 1) >= 0);
+	assert_true(kl_scanner_feed_text(sc, b + 1, 0) >= 0);
+	free(b);
+	assert_true(kl_scanner_finish(sc) >= 0);
+	kl_scanner_free(sc);
+	assert_int_equal(c.n, 0);
 }
 
 /* Every input the fuzzers found failing (tests/fixtures/kmsg-fuzz), through
