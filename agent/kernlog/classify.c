@@ -687,10 +687,45 @@ static inline __attribute__((always_inline)) enum kl_kind device_message(const c
 			return set(h, KL_IO_TIMEOUT, KL_ROLE_SINGLE, "nvme_timeout");
 		}
 		break;
+	case 'U':
+	case 'M':
+	case 'A': {
+		/* PCIe AER (drivers/pci/pcie/aer.c): "pcieport 0000:00:01.0: AER: [Multiple ]
+		 * Uncorrected (Fatal) error received: 0000:01:00.0" (≈4.19+), "aer
+		 * 0000:00:1c.0:pcie002: Uncorrected (Non-Fatal) error received: id=00e0"
+		 * (older). Corrected errors are left out: they flood on some hardware
+		 * and need no action. */
+		const char *a = m;
+		size_t an = mn;
+		if (PFX(a, an, "AER: ")) {
+			a += 5;
+			an -= 5;
+		}
+		if (PFX(a, an, "Multiple ")) {
+			a += 9;
+			an -= 9;
+		}
+		/* ≈6.6+ spells them "Uncorrectable (Fatal)", "Uncorrectable (Non-Fatal)" */
+		const char *sev = PFX(a, an, "Uncorrected (") ? a + 13 : PFX(a, an, "Uncorrectable (") ? a + 15 : NULL;
+		size_t sn = sev ? (size_t)(end - sev) : 0;
+		bool fatal = sev && PFX(sev, sn, "Fatal) error received");
+		if (fatal || (sev && PFX(sev, sn, "Non-Fatal) error received"))) {
+			const char *src = FIND(a, an, "received: ");
+			if (src && !PFX(src + 10, (size_t)(end - src - 10), "id="))
+				kl_copy_text(h->device, sizeof(h->device), src + 10, (size_t)(end - src - 10));
+			else
+				kl_copy_text(h->device, sizeof(h->device), t, pl);
+			kl_copy_text(h->detail, sizeof(h->detail), m, mn);
+			h->severity = fatal ? VIGIL_SEV_CRITICAL : VIGIL_SEV_WARNING;
+			return set(h, KL_MCE, KL_ROLE_SINGLE, fatal ? "pcie_fatal" : "pcie_nonfatal");
+		}
+		if (m[0] != 'A')
+			break;
+	}
+		/* fall through */
 	case 'S':
 	case 'C':
 	case 'B':
-	case 'A':
 	case 'P':
 	case 'L':
 		/* ena ≥2.8: "Lost TX completions are above the threshold (%d > %d). Completion transmission timeout: %u." */

@@ -238,6 +238,12 @@ static void test_header_wordings(void **state)
 		{"BUG: spinlock recursion on CPU#0, kworker/0:1/42", "bug", "comm", "kworker/0:1"},
 		{"BUG: using smp_processor_id() in preemptible [00000000] code: mount/3738", "bug", "pid", "3738"},
 		{"BUG: workqueue lockup - pool cpus=0 node=0 flags=0x0 nice=0 stuck for 2530s!", "bug", "duration_s", "2530"},
+		/* PCIe AER uncorrected errors (≈4.19+ and older wordings) */
+		{"pcieport 0000:00:01.0: AER: Uncorrected (Fatal) error received: 0000:01:00.0", "mce", "cause", "pcie_fatal"},
+		{"pcieport 0000:00:1c.0: AER: Multiple Uncorrected (Non-Fatal) error received: 0000:02:00.0", "mce", "device_name",
+		 "0000:02:00.0"},
+		{"aer 0000:00:1c.0:pcie002: Uncorrected (Non-Fatal) error received: id=00e0", "mce", "cause", "pcie_nonfatal"},
+		{"pcieport 0000:00:01.0: AER: Uncorrectable (Fatal) error received: 0000:01:00.0", "mce", "cause", "pcie_fatal"},
 		/* boot noise of empty CD-ROMs and loop devices: info */
 		{"sr 0:0:0:0: [sr0] tag#0 timing out command, waited 30s", "io_timeout", "cause", "removable_media"},
 		{"I/O error, dev loop14, sector 0 op 0x0:(READ) flags 0x80700 phys_seg 1 prio class 0", "io_error", "cause", "loop_device"},
@@ -430,6 +436,10 @@ static void test_benign(void **state)
 		"WARNING: BIOS bug: CPU MTRRs don't cover all of memory, losing 2048MB of RAM.",
 		"WARNING: The mand mount option has been deprecated and",
 		"WARNING: You are using an experimental version of the media stack.",
+		/* PCIe AER corrected errors: no action needed, and they can flood */
+		"pcieport 0000:00:1c.5: AER: Corrected error received: 0000:03:00.0",
+		"pcieport 0000:00:1c.5: AER: Multiple Corrected error received: 0000:00:1c.5",
+		"pcieport 0000:00:1c.5: AER: Correctable error message received from 0000:03:00.0",
 		/* mount options echoed */
 		"EXT4-fs (sda2): re-mounted. Opts: errors=remount-ro,journal_checksum. Quota mode: none.",
 		"NMI watchdog: Enabled. Permanently consumes one hw-PMU counter.",
