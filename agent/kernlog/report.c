@@ -1618,7 +1618,9 @@ static int journal_line(struct kl_scanner *s, const char *b, size_t n, int *emit
 		*emitted = k;
 		return 1;
 	}
-	if (ind == 0 && tn > 30 && t[tn - 1] == ']' && memmem(t, tn, " [s=", 4) && memmem(t, tn, ";i=", 3)) {
+	if (ind == 0 && tn > 30 && t[0] != '[' && t[tn - 1] == ']' && memmem(t, tn, " [s=", 4) && memmem(t, tn, ";i=", 3)) {
+		/* (never a "[ ts] …" line: those are kernel lines, and the replay fast
+		 * path reads them without asking this) */
 		/* verbose entry header "Sat 2026-11-28 12:47:44.433736 UTC [s=…;i=…;b=…;m=…;t=…;x=…]" */
 		if ((k = journal_entry_begin(s, JE_VERBOSE)) < 0)
 			return k;
@@ -1637,7 +1639,7 @@ static int feed_one(struct kl_scanner *s, const char *b, size_t n)
 {
 	struct kl_line l;
 	int em = 0, k;
-	if (s->je.mode != JE_NONE || (n > 0 && (b[0] == '{' || b[0] == '_' || (n > 30 && b[n - 1] == ']')))) {
+	if (s->je.mode != JE_NONE || (n > 0 && (b[0] == '{' || b[0] == '_' || (n > 30 && b[0] != '[' && b[n - 1] == ']')))) {
 		if ((k = journal_line(s, b, n, &em)) < 0)
 			return k;
 		if (k == 1)
