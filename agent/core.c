@@ -834,13 +834,8 @@ static int load_plugins(struct vigil_core *c)
 		struct plugin_entry *pe = &c->plugins[c->n_plugins++];
 		*pe = (struct plugin_entry){.lp = lp, .state = P_LOADED};
 		pe->ctx = (struct vigil_ctx){c, pe, lp->desc->name};
-		if (n_wanted) {
-			bool on = false;
-			for (size_t w = 0; w < n_wanted; w++)
-				on = on || streq(wanted[w], lp->desc->name);
-			if (!on)
-				pe->state = P_DISABLED;
-		}
+		if (!plugin_wanted(c->agent_sec, lp->desc->name))
+			pe->state = P_DISABLED;
 	}
 	for (size_t w = 0; w < n_wanted; w++)
 		if (!plugin_find(c, wanted[w])) {

@@ -127,17 +127,22 @@ static void comm_pid(const char *s, const char *end, struct kl_header *h)
 	kl_copy_text(h->comm, sizeof(h->comm), s, (size_t)(c - 1 - s));
 }
 
-/* "comm/pid" ending at end (the comm may contain '/': "kworker/0:1/42"). */
-static void comm_slash_pid(const char *s, const char *end, struct kl_header *h)
+bool kl_comm_slash_pid(const char *s, const char *end, char *comm, size_t size, int64_t *pid)
 {
 	const char *c = end;
-	int64_t pid;
 	while (c > s && is_digit(c[-1]))
 		c--;
-	if (c == end || c - 1 <= s || c[-1] != '/' || !num(c, end, &pid))
-		return;
-	h->pid = pid;
-	kl_copy_text(h->comm, sizeof(h->comm), s, (size_t)(c - 1 - s));
+	if (c == end || c - 1 <= s || c[-1] != '/' || !num(c, end, pid))
+		return false;
+	kl_copy_text(comm, size, s, (size_t)(c - 1 - s));
+	return true;
+}
+
+static void comm_slash_pid(const char *s, const char *end, struct kl_header *h)
+{
+	int64_t pid;
+	if (kl_comm_slash_pid(s, end, h->comm, sizeof(h->comm), &pid))
+		h->pid = pid;
 }
 
 static enum kl_kind set(struct kl_header *h, enum kl_kind k, enum kl_role r, const char *cause)
@@ -1483,6 +1488,7 @@ bool kl_parse_frame(const char *t, size_t n, struct kl_frame *f)
 	}
 	/* powerpc "[c000000ff1b1fb90] [c000000000353470] sym+0x14/0x30 (unreliable)": stack
 	 * pointer and address in brackets without '<' */
+	bool ppc = false;
 	while (!addr && end - s > 10 && s[0] == '[' && is_hex(s[1])) {
 		const char *e = s + 1;
 		while (e < end && is_hex(*e))
@@ -1492,9 +1498,10 @@ bool kl_parse_frame(const char *t, size_t n, struct kl_frame *f)
 		s = e + 2;
 		while (s < end && *s == ' ')
 			s++;
-		if (end - s > 13 && memcmp(end - 13, " (unreliable)", 13) == 0)
-			f->reliable = false;
+		ppc = true;
 	}
+	if (ppc && end - s > 13 && memcmp(end - 13, " (unreliable)", 13) == 0)
+		f->reliable = false;
 	if (end - s > 2 && s[0] == '?' && s[1] == ' ') {
 		f->reliable = false;
 		s += 2;

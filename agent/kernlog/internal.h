@@ -96,5 +96,9 @@ bool kl_parse_symbol(const char *t, size_t n, struct kl_frame *f);
  * stack's culprit is the first frame that is not one of these. The one list. */
 bool kl_wait_frame(const char *sym);
 
+/* "comm/pid" ending at end (the comm may contain '/': "kworker/0:1/42") →
+ * comm (bounded copy) and *pid; false (nothing written) when it is not one. */
+bool kl_comm_slash_pid(const char *s, const char *end, char *comm, size_t size, int64_t *pid);
+
 /* Bounded copy of n bytes of s into dst (size), trailing blanks trimmed. */
 void kl_copy_text(char *dst, size_t size, const char *s, size_t n);

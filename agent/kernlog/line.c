@@ -167,7 +167,6 @@ static size_t locale_month_len(const char *p, const char *end)
 	return i >= 3 && i <= 12 && p + i < end && p[i] == ' ' ? i : 0;
 }
 
-/* "HH:MM:SS" with optional ".frac"; returns position after or NULL. */
 /* s at the closing ']' of a stamp: the position after it and one blank, or NULL */
 static const char *stamp_close(const char *s, const char *end)
 {
@@ -179,6 +178,7 @@ static const char *stamp_close(const char *s, const char *end)
 	return s;
 }
 
+/* "HH:MM:SS" with optional ".frac"; returns position after or NULL. */
 static const char *parse_hms(const char *s, const char *end)
 {
 	if (end - s < 8 || !is_digit(s[0]) || !is_digit(s[1]) || s[2] != ':' || !is_digit(s[3]) || !is_digit(s[4]) ||
@@ -764,21 +764,17 @@ int kl_parse_line(const char *buf, size_t len, struct kl_line *l)
 	if (is_digit(*p)) {
 		if (parse_kmsg_header(p, end, l))
 			return 0;
-		/* "16407: [  120.523895] …", "12:[ …]": line numbers of grep -n and console captures */
-		const char *d = p;
-		while (d < end && is_digit(*d) && d - p < 9)
-			d++;
-		if (d < end && *d == ':') {
-			const char *b = d + 1;
-			if (b < end && *b == ' ')
-				b++;
-			int64_t ts;
-			if (b < end && *b == '[' && kl_dmesg_stamp_end(b, end, &ts))
-				return kl_parse_line(b, (size_t)(end - b), l);
-		}
 		const char *u = p;
 		while (u < end && is_digit(*u) && u - p < 12)
 			u++;
+		if (u - p <= 9 && u < end && *u == ':') {
+			/* "16407: [  120.523895] …", "12:[ …]": line numbers of grep -n and console captures */
+			const char *b = u + 1;
+			if (b < end && *b == ' ')
+				b++;
+			if (b < end && *b == '[' && kl_dmesg_stamp_end(b, end, NULL))
+				return kl_parse_line(b, (size_t)(end - b), l);
+		}
 		if (u - p >= 9 && u < end && *u == '.') {
 			/* journalctl -o short-unix: "1795870064.433736 host kernel: msg" */
 			const char *f = u + 1;
@@ -895,11 +891,10 @@ int kl_parse_line(const char *buf, size_t len, struct kl_line *l)
 		while (q < end && (*q == ' ' || *q == '\t'))
 			q++;
 		if (q < end && q - p <= 16) {
-			int64_t ts;
-			if (*q == '[' && kl_dmesg_stamp_end(q, end, &ts))
+			if (*q == '[' && kl_dmesg_stamp_end(q, end, NULL))
 				return kl_parse_line(q, (size_t)(end - q), l); /* Markdown/mail indentation */
 			if (*q == 'k' && end - q > 8 && memcmp(q, "kernel:", 7) == 0 && q[7] == '[' &&
-			    kl_dmesg_stamp_end(q + 7, end, &ts))
+			    kl_dmesg_stamp_end(q + 7, end, NULL))
 				return kl_parse_line(q + 7, (size_t)(end - q - 7), l); /* syslogd wall: " kernel:[ ts] …" */
 			if (is_digit(*q)) {
 				const char *d = q;

@@ -90,7 +90,7 @@ struct kl_scanner {
 	char *scratch;     /* a line rewritten before parsing (escapes, journal JSON) */
 	/* an entry of journalctl's multi-line output modes being read */
 	struct {
-		enum { JE_NONE, JE_EXPORT, JE_VERBOSE, JE_PRETTY } mode;
+		enum { JE_NONE, JE_EXPORT, JE_VERBOSE, JE_PRETTY, JE_LINE } mode;
 		bool have_msg;
 		int transport;  /* 1 kernel, 0 other, -1 not seen */
 		int ident;      /* SYSLOG_IDENTIFIER: 1 kernel, 0 other, -1 not seen */
@@ -271,6 +271,14 @@ static void add_frame(struct kl_report *r, const struct kl_frame *f)
 }
 
 /* Extract the fields a body line carries. */
+/* "sym+0x24/0x80 [mod]" right after the first c in t (powerpc "NIP [addr] sym…",
+ * s390 "Krnl PSW : … (sym…)") into f; false when there is none */
+static bool symbol_after(const char *t, size_t n, char c, struct kl_frame *f)
+{
+	const char *p = memchr(t, c, n);
+	return p && kl_parse_symbol(p + 1, (size_t)(t + n - p - 1), f);
+}
+
 static void report_body(struct kl_report *r, const char *t, size_t n)
 {
 	struct kl_frame f;
@@ -292,15 +300,12 @@ static void report_body(struct kl_report *r, const char *t, size_t n)
 		n--;
 	}
 	r->after_task_dump = false;
-	if (r->pid < 0 && n > 28 && t[0] != ' ' && memmem(t, n, " is trying to acquire lock", 26)) {
+	const char *acq = r->pid < 0 && n > 28 && t[0] != ' ' ? memmem(t, n, " is trying to acquire lock", 26) : NULL;
+	if (acq) {
 		/* lockdep: "%s/%d is trying to acquire lock:" (the task the report is about) */
-		const char *e = memmem(t, n, " is trying to acquire lock", 26), *c = e;
-		while (c > t && c[-1] >= '0' && c[-1] <= '9')
-			c--;
-		if (c < e && c - 1 > t && c[-1] == '/') {
-			r->pid = strtoll(c, NULL, 10);
-			kl_copy_text(r->comm, sizeof(r->comm), t, (size_t)(c - 1 - t));
-		}
+		int64_t pid;
+		if (kl_comm_slash_pid(t, acq, r->comm, sizeof(r->comm), &pid))
+			r->pid = pid;
 		return;
 	}
 	switch (t[0]) {
@@ -335,9 +340,7 @@ static void report_body(struct kl_report *r, const char *t, size_t n)
 	case 'K':
 		/* s390: "Krnl PSW : 0704c00180000000 000000000075c3f4 (number+0x464/0x5d0)" */
 		if (PFX(t, n, "Krnl PSW : ") && !r->have_ip) {
-			const char *lp = memchr(t, '(', n);
-			if (lp)
-				r->have_ip = kl_parse_symbol(lp + 1, (size_t)(t + n - lp - 1), &r->ip);
+			r->have_ip = symbol_after(t, n, '(', &r->ip);
 			return;
 		}
 		break;
@@ -360,9 +363,7 @@ static void report_body(struct kl_report *r, const char *t, size_t n)
 	case 'N':
 		/* powerpc: "NIP [c000000000353484] sym+0x24/0x80" */
 		if (PFX(t, n, "NIP [") && !r->have_ip) {
-			const char *rb = memchr(t, ']', n);
-			if (rb)
-				r->have_ip = kl_parse_symbol(rb + 1, (size_t)(t + n - rb - 1), &r->ip);
+			r->have_ip = symbol_after(t, n, ']', &r->ip);
 			return;
 		}
 		break;
@@ -382,9 +383,7 @@ static void report_body(struct kl_report *r, const char *t, size_t n)
 			return;
 		}
 		if (PFX(t, n, "LR [") && !r->have_lr) { /* powerpc */
-			const char *rb = memchr(t, ']', n);
-			if (rb)
-				r->have_lr = kl_parse_symbol(rb + 1, (size_t)(t + n - rb - 1), &r->lr);
+			r->have_lr = symbol_after(t, n, ']', &r->lr);
 			return;
 		}
 		break;
@@ -1112,6 +1111,13 @@ static int open_report(struct kl_scanner *s, const struct kl_line *l, const stru
 
 static bool is_oopsish(enum kl_kind k) { return k == KL_OOPS || k == KL_GPF || k == KL_BUG; }
 
+/* A line at ts belongs to what was reported at since: within 60 s after it
+ * (a blocked handler may print seconds later), or no clock to tell. */
+static bool soon_after(int64_t ts, int64_t since)
+{
+	return ts < 0 || since < 0 || (ts >= since && ts - since <= 60 * 1000000LL);
+}
+
 /* A driver's ndo_tx_timeout message (virtio_net "TX timeout on queue: …"). */
 static bool ndo_tx_line(const struct kl_header *h)
 {
@@ -1327,16 +1333,14 @@ int kl_scanner_feed(struct kl_scanner *s, const struct kl_line *l)
 
 	if (h.role == KL_ROLE_PANIC_END && s->last_panic[0] && strcmp(s->last_panic, h.detail) == 0)
 		return s->emitted; /* the end of the panic just reported (a wrapped line closed it early) */
-	if (ndo_tx_line(&h) && s->wd_pending && !strcmp(s->wd_dev, h.device) &&
-	    (l->ts_usec < 0 || s->wd_ts < 0 || (l->ts_usec >= s->wd_ts && l->ts_usec - s->wd_ts <= 60 * 1000000LL))) {
+	if (ndo_tx_line(&h) && s->wd_pending && !strcmp(s->wd_dev, h.device) && soon_after(l->ts_usec, s->wd_ts)) {
 		/* the driver's line of the watchdog firing just reported (up to
 		 * seconds later when the driver's handler was blocked): no new event */
 		s->wd_pending = false;
 		return s->emitted;
 	}
 	if (h.kind == KL_MCE && h.role == KL_ROLE_START && s->mce_uc && h.severity != VIGIL_SEV_CRITICAL &&
-	    strstr(h.detail, "Machine check events logged") &&
-	    (l->ts_usec < 0 || s->mce_uc_ts < 0 || (l->ts_usec >= s->mce_uc_ts && l->ts_usec - s->mce_uc_ts <= 60 * 1000000LL))) {
+	    strstr(h.detail, "Machine check events logged") && soon_after(l->ts_usec, s->mce_uc_ts)) {
 		/* the header carries no severity: "corrected" is only the default */
 		h.severity = VIGIL_SEV_CRITICAL;
 		h.cause = "uncorrected";
@@ -1367,64 +1371,6 @@ static char *scratch(struct kl_scanner *s)
 	if (!s->scratch)
 		s->scratch = malloc(KL_LINE_MAX + 1);
 	return s->scratch;
-}
-
-/* journalctl -o json / json-sse ("data: {…}"): one entry per line. The
- * kernel's text is MESSAGE (a string, or an array of bytes when it is not
- * UTF-8), its clock _SOURCE_MONOTONIC_TIMESTAMP; _TRANSPORT=kernel (or
- * SYSLOG_IDENTIFIER=kernel) says the entry is the kernel's. *handled is false
- * when the line is no journal entry (then it is an ordinary line). */
-static int feed_journal_json(struct kl_scanner *s, const char *b, size_t n, bool *handled)
-{
-	*handled = false;
-	char *buf = scratch(s);
-	if (!buf)
-		return -ENOMEM;
-	json_tokener *tok = json_tokener_new();
-	if (!tok)
-		return -ENOMEM;
-	json_object *o = json_tokener_parse_ex(tok, b, (int)(n < KL_LINE_MAX ? n : KL_LINE_MAX));
-	json_tokener_free(tok);
-	json_object *msg, *v;
-	if (!o || !json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, "MESSAGE", &msg)) {
-		json_object_put(o);
-		return 0;
-	}
-	*handled = true;
-	size_t ml = 0;
-	if (json_object_is_type(msg, json_type_string)) {
-		ml = (size_t)json_object_get_string_len(msg);
-		if (ml > KL_LINE_MAX)
-			ml = KL_LINE_MAX;
-		memcpy(buf, json_object_get_string(msg), ml);
-	} else if (json_object_is_type(msg, json_type_array)) {
-		size_t al = json_object_array_length(msg);
-		for (size_t i = 0; i < al && ml < KL_LINE_MAX; i++)
-			buf[ml++] = (char)json_object_get_int(json_object_array_get_idx(msg, i));
-	}
-	bool kernel = false;
-	const char *tr = json_object_object_get_ex(o, "_TRANSPORT", &v) ? json_object_get_string(v) : NULL;
-	const char *id = json_object_object_get_ex(o, "SYSLOG_IDENTIFIER", &v) ? json_object_get_string(v) : NULL;
-	if (tr)
-		kernel = strcmp(tr, "kernel") == 0;
-	else if (id)
-		kernel = strcmp(id, "kernel") == 0;
-	int64_t mono = -1;
-	if (json_object_object_get_ex(o, "_SOURCE_MONOTONIC_TIMESTAMP", &v)) {
-		/* a string of decimal µs in journalctl's output */
-		const char *m = json_object_get_string(v);
-		char *e;
-		long long x = m ? strtoll(m, &e, 10) : -1;
-		if (m && e != m && *e == 0 && x >= 0)
-			mono = x;
-	}
-	json_object_put(o);
-	struct kl_line l;
-	kl_parse_line(buf, ml, &l);
-	l.kernel = kernel;
-	if (mono >= 0)
-		l.ts_usec = mono;
-	return kl_scanner_feed(s, &l);
 }
 
 /* The line without terminal escapes (dmesg --color, script(1) and tmux
@@ -1505,12 +1451,72 @@ static void journal_field(struct kl_scanner *s, const char *key, size_t kl, cons
 #undef KEY
 }
 
-/* "KEY=" at b: the key's length, 0 when b is no field line */
-static size_t field_key(const char *b, size_t n)
+/* A field of a JSON entry: an array is the bytes of a value that is not
+ * UTF-8 (MESSAGE of a non-UTF-8 line); anything else is read as its text. */
+static void journal_json_field(struct kl_scanner *s, const char *key, size_t kl, json_object *v)
+{
+	if (!json_object_is_type(v, json_type_array)) {
+		const char *str = json_object_get_string(v);
+		size_t len = json_object_is_type(v, json_type_string) ? (size_t)json_object_get_string_len(v)
+			     : str ? strlen(str) : 0;
+		journal_field(s, key, kl, str ? str : "", len);
+		return;
+	}
+	char *m = scratch(s);
+	size_t ml = 0;
+	if (!m)
+		return;
+	for (size_t i = 0, al = json_object_array_length(v); i < al && ml < KL_LINE_MAX; i++)
+		m[ml++] = (char)json_object_get_int(json_object_array_get_idx(v, i));
+	journal_field(s, key, kl, m, ml);
+}
+
+/* json_tokener_parse_ex() of n bytes: a new object or NULL */
+static json_object *parse_json(const char *b, size_t n)
+{
+	json_tokener *tok = json_tokener_new();
+	if (!tok)
+		return NULL;
+	json_object *o = json_tokener_parse_ex(tok, b, (int)(n < KL_LINE_MAX ? n : KL_LINE_MAX));
+	json_tokener_free(tok);
+	return o;
+}
+
+/* journalctl -o json / json-sse ("data: {…}"): one entry per line, read as
+ * the multi-line modes are. *handled is false when the line is no journal
+ * entry (an object with MESSAGE): then it is an ordinary line. */
+static int feed_journal_json(struct kl_scanner *s, const char *b, size_t n, bool *handled)
+{
+	json_object *o = parse_json(b, n), *msg;
+	*handled = o && json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, "MESSAGE", &msg);
+	if (!*handled) {
+		json_object_put(o);
+		return 0;
+	}
+	int k = journal_entry_begin(s, JE_LINE);
+	if (k >= 0) {
+		json_object_object_foreach(o, key, val) journal_json_field(s, key, strlen(key), val);
+	}
+	json_object_put(o);
+	if (k < 0)
+		return k;
+	int k2 = journal_entry_end(s);
+	return k2 < 0 ? k2 : k + k2;
+}
+
+/* The length of the "KEY" (A-Z, 0-9, _) at b */
+static size_t key_len(const char *b, size_t n)
 {
 	size_t i = 0;
 	while (i < n && i < 64 && ((b[i] >= 'A' && b[i] <= 'Z') || (b[i] >= '0' && b[i] <= '9') || b[i] == '_'))
 		i++;
+	return i;
+}
+
+/* "KEY=" at b: the key's length, 0 when b is no field line */
+static size_t field_key(const char *b, size_t n)
+{
+	size_t i = key_len(b, n);
 	return i > 0 && i < n && b[i] == '=' && !(b[0] >= '0' && b[0] <= '9') ? i : 0;
 }
 
@@ -1547,22 +1553,9 @@ static int journal_line(struct kl_scanner *s, const char *b, size_t n, int *emit
 			size_t vn = (size_t)(t + tn - v);
 			if (vn && v[vn - 1] == ',')
 				vn--;
-			json_tokener *tok = json_tokener_new();
-			json_object *o = tok ? json_tokener_parse_ex(tok, v, (int)(vn < KL_LINE_MAX ? vn : KL_LINE_MAX)) : NULL;
-			if (tok)
-				json_tokener_free(tok);
-			if (json_object_is_type(o, json_type_string))
-				journal_field(s, t + 1, (size_t)(q - t - 1), json_object_get_string(o),
-					      (size_t)json_object_get_string_len(o));
-			else if (json_object_is_type(o, json_type_array)) {
-				/* MESSAGE as bytes (not UTF-8) */
-				char *m = scratch(s);
-				size_t ml = 0, al = json_object_array_length(o);
-				for (size_t i = 0; m && i < al && ml < KL_LINE_MAX; i++)
-					m[ml++] = (char)json_object_get_int(json_object_array_get_idx(o, i));
-				if (m)
-					journal_field(s, t + 1, (size_t)(q - t - 1), m, ml);
-			}
+			json_object *o = parse_json(v, vn);
+			if (o)
+				journal_json_field(s, t + 1, (size_t)(q - t - 1), o);
 			json_object_put(o);
 			return 1;
 		}
@@ -1595,10 +1588,7 @@ static int journal_line(struct kl_scanner *s, const char *b, size_t n, int *emit
 		}
 		if (s->je.binary)
 			return 1; /* the length and data of a binary field, up to the next field */
-		size_t bk = 0;
-		while (bk < tn && ((t[bk] >= 'A' && t[bk] <= 'Z') || (t[bk] >= '0' && t[bk] <= '9') || t[bk] == '_'))
-			bk++;
-		if (ind == 0 && bk == tn) {
+		if (ind == 0 && key_len(t, tn) == tn) {
 			s->je.binary = true; /* "KEY" alone: a binary field follows */
 			return 1;
 		}
